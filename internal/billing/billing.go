@@ -1,0 +1,182 @@
+package billing
+
+import (
+	"time"
+)
+
+// Organization is a customer of the product, identified by the org id in the
+// caller's token. It gets a Stripe Customer on its first checkout, once.
+type Organization struct {
+	ID               string
+	BillingEmail     string
+	StripeCustomerID string // "" until the first checkout created one
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Status is a Stripe subscription status, plus StatusNone for "never subscribed".
+type Status string
+
+const (
+	StatusNone              Status = "none"
+	StatusTrialing          Status = "trialing"
+	StatusActive            Status = "active"
+	StatusPastDue           Status = "past_due"
+	StatusCanceled          Status = "canceled"
+	StatusUnpaid            Status = "unpaid"
+	StatusIncomplete        Status = "incomplete"
+	StatusIncompleteExpired Status = "incomplete_expired"
+	StatusPaused            Status = "paused"
+)
+
+// Terminal reports whether a subscription in this status can never change again
+// at Stripe, so no later event may move it (no resurrection).
+func (s Status) Terminal() bool {
+	return s == StatusCanceled || s == StatusIncompleteExpired
+}
+
+// Access is the policy that turns a subscription status into access.
+type Access struct {
+	// PastDueAccess keeps the plan while Stripe retries a failed payment.
+	PastDueAccess bool
+}
+
+// Grants reports whether a subscription in status s grants its plan.
+func (a Access) Grants(s Status) bool {
+	switch s {
+	case StatusTrialing, StatusActive:
+		return true
+	case StatusPastDue:
+		return a.PastDueAccess
+	default:
+		return false
+	}
+}
+
+// Subscription is the part of a Stripe subscription billingd needs, as read from
+// an event or fetched from Stripe.
+type Subscription struct {
+	ID         string
+	CustomerID string
+	// OrgID is metadata.organization_id; "" when the subscription does not carry it.
+	OrgID             string
+	Status            Status
+	PriceID           string
+	LookupKey         string // "" when the price has no lookup key
+	Interval          Interval
+	Quantity          int
+	TrialEnd          *time.Time
+	CurrentPeriodEnd  *time.Time
+	CancelAtPeriodEnd bool
+}
+
+// SubscriptionState is the latest known state of one subscription of an org,
+// stored so that events for it can be applied in any order.
+type SubscriptionState struct {
+	Subscription
+	OrgID string
+	Plan  string // catalog slug; "" if the price is not in the catalog
+	// EventCreated is the Stripe `created` time of the event this state came from.
+	EventCreated time.Time
+	UpdatedAt    time.Time
+}
+
+// Entitlement is what an org may use: derived from its current subscription and
+// written only by the webhook pipeline.
+type Entitlement struct {
+	OrgID          string
+	Plan           string // the subscription's plan slug, FreePlan when none
+	Status         Status
+	SubscriptionID string
+	PriceID        string
+	Interval       Interval
+	Seats          int
+	TrialEnd       *time.Time
+	CurrentPeriod  *time.Time // end of the current period
+	CancelAtPeriod bool       // cancel at period end
+	// EventCreated is the Stripe `created` time of the last event written.
+	EventCreated time.Time
+	UpdatedAt    time.Time
+}
+
+// NoEntitlement is the entitlement of an org billingd has never seen paying.
+func NoEntitlement(orgID string) Entitlement {
+	return Entitlement{OrgID: orgID, Plan: FreePlan, Status: StatusNone}
+}
+
+// CheckoutStatus is the status of a Checkout Session.
+type CheckoutStatus string
+
+const (
+	CheckoutOpen     CheckoutStatus = "open"
+	CheckoutComplete CheckoutStatus = "complete"
+	CheckoutExpired  CheckoutStatus = "expired"
+)
+
+// CheckoutSession is a hosted Stripe Checkout Session billingd created for an org.
+type CheckoutSession struct {
+	ID             string
+	OrgID          string
+	Plan           string
+	Interval       Interval
+	PriceID        string
+	Quantity       int
+	Status         CheckoutStatus
+	URL            string
+	ExpiresAt      time.Time
+	SubscriptionID string
+	CustomerID     string
+	CreatedBy      string // user id (token subject) that started it
+	// RequestHash fingerprints the request that created it, so that an identical
+	// repeat can return it.
+	RequestHash string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Payment is an invoice of an org, kept as payment history.
+type Payment struct {
+	InvoiceID        string
+	OrgID            string
+	SubscriptionID   string
+	AmountDue        int64 // minor units
+	AmountPaid       int64 // minor units
+	Currency         string
+	Status           string // Stripe invoice status, or "payment_failed"
+	HostedInvoiceURL string
+	EventCreated     time.Time
+	CreatedAt        time.Time
+}
+
+// EventOutcome says what applying a Stripe event did.
+type EventOutcome string
+
+const (
+	OutcomeApplied    EventOutcome = "applied"
+	OutcomeDuplicate  EventOutcome = "duplicate"
+	OutcomeStale      EventOutcome = "stale"
+	OutcomeUnknownOrg EventOutcome = "unknown_org"
+	OutcomeIgnored    EventOutcome = "ignored" // a type billingd does not act on
+	OutcomeFailed     EventOutcome = "failed"  // only in metrics and logs: never stored
+)
+
+// EventRecord is the stored receipt of a Stripe event, written in the same
+// transaction as its effect.
+type EventRecord struct {
+	ID         string
+	Type       string
+	Created    time.Time
+	ReceivedAt time.Time
+	OrgID      string
+	Outcome    EventOutcome
+}
+
+// IdempotentResponse is the stored result of a checkout made with an
+// Idempotency-Key, so that a retry gets the same answer.
+type IdempotentResponse struct {
+	OrgID       string
+	Key         string
+	RequestHash string
+	SessionID   string
+	CreatedAt   time.Time
+}

@@ -1,0 +1,126 @@
+package billing
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists billingd's state. Implementations translate their own
+// not-found errors into ErrNotFound.
+type Store interface {
+	// InTx runs fn with a Store whose calls all belong to one transaction; it
+	// commits when fn returns nil and rolls back otherwise.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+
+	// Organization returns the org with id, or ErrNotFound.
+	Organization(ctx context.Context, id string) (Organization, error)
+	// OrganizationByCustomer returns the org whose Stripe Customer is customerID, or ErrNotFound.
+	OrganizationByCustomer(ctx context.Context, customerID string) (Organization, error)
+	// EnsureOrganization inserts org unless a row with its id exists, and returns
+	// the stored row either way.
+	EnsureOrganization(ctx context.Context, org Organization) (Organization, error)
+	// SetCustomerID stores customerID on the org only if it has none yet, and
+	// returns the stored row: its StripeCustomerID is the winner of any race.
+	SetCustomerID(ctx context.Context, orgID, customerID string) (Organization, error)
+
+	// Entitlement returns the org's entitlement, or ErrNotFound if none was written.
+	Entitlement(ctx context.Context, orgID string) (Entitlement, error)
+	// SaveEntitlement inserts or replaces the org's entitlement.
+	SaveEntitlement(ctx context.Context, e Entitlement) error
+
+	// Subscription returns a subscription's stored state, or ErrNotFound.
+	Subscription(ctx context.Context, id string) (SubscriptionState, error)
+	// SubscriptionsByOrg returns every stored subscription of the org.
+	SubscriptionsByOrg(ctx context.Context, orgID string) ([]SubscriptionState, error)
+	// SaveSubscription inserts or replaces a subscription's state.
+	SaveSubscription(ctx context.Context, s SubscriptionState) error
+
+	// CheckoutSession returns the session with id, or ErrNotFound.
+	CheckoutSession(ctx context.Context, id string) (CheckoutSession, error)
+	// OpenCheckoutSession returns the org's newest session that is open and not
+	// expired at now, or ErrNotFound.
+	OpenCheckoutSession(ctx context.Context, orgID string, now time.Time) (CheckoutSession, error)
+	// SaveCheckoutSession inserts or replaces a session.
+	SaveCheckoutSession(ctx context.Context, cs CheckoutSession) error
+
+	// RecordEvent stores an event receipt, or returns ErrDuplicateEvent if the
+	// event id is already stored (including by a concurrent transaction).
+	RecordEvent(ctx context.Context, ev EventRecord) error
+	// SavePayment inserts or replaces a payment by invoice id.
+	SavePayment(ctx context.Context, p Payment) error
+	// Payment returns the payment of an invoice, or ErrNotFound.
+	Payment(ctx context.Context, invoiceID string) (Payment, error)
+
+	// IdempotentResponse returns the stored response for (orgID, key), or ErrNotFound.
+	IdempotentResponse(ctx context.Context, orgID, key string) (IdempotentResponse, error)
+	// SaveIdempotentResponse stores a response; an existing (orgID, key) is kept.
+	SaveIdempotentResponse(ctx context.Context, r IdempotentResponse) error
+}
+
+// Price is a resolved Stripe Price.
+type Price struct {
+	ID        string
+	LookupKey string
+	Interval  Interval
+	Currency  string
+	// UnitAmount is in minor units.
+	UnitAmount int64
+}
+
+// CustomerParams describe the Stripe Customer created for an org.
+type CustomerParams struct {
+	OrgID string
+	Email string
+	// IdempotencyKey makes concurrent creates on several replicas return one Customer.
+	IdempotencyKey string
+}
+
+// CheckoutParams describe a subscription-mode Checkout Session.
+type CheckoutParams struct {
+	OrgID        string
+	CustomerID   string
+	PriceID      string
+	Quantity     int
+	TrialDays    int
+	SuccessURL   string
+	CancelURL    string
+	Metadata     map[string]string // already contains organization_id
+	AutomaticTax bool
+	// IdempotencyKey, when set, is sent to Stripe so a retried create returns the same session.
+	IdempotencyKey string
+}
+
+// CreatedCheckout is what Stripe answered to a session create.
+type CreatedCheckout struct {
+	ID        string
+	URL       string
+	ExpiresAt time.Time
+}
+
+// Payments is Stripe, as billingd uses it. Implementations translate Stripe's
+// failures into an *Error with code EUpstream and never put keys in messages.
+type Payments interface {
+	// CreateCustomer creates a Customer carrying metadata.organization_id and returns its id.
+	CreateCustomer(ctx context.Context, p CustomerParams) (string, error)
+	// PriceByLookupKey returns the active price with the lookup key, or ErrNotFound.
+	PriceByLookupKey(ctx context.Context, lookupKey string) (Price, error)
+	// CreateCheckoutSession creates a hosted, subscription-mode Checkout Session.
+	CreateCheckoutSession(ctx context.Context, p CheckoutParams) (CreatedCheckout, error)
+	// ExpireCheckoutSession expires an open session; a session that is no longer
+	// open is not an error.
+	ExpireCheckoutSession(ctx context.Context, id string) error
+	// Subscription fetches a subscription's authoritative state, or ErrNotFound.
+	Subscription(ctx context.Context, id string) (Subscription, error)
+}
+
+// Notifier wakes long-polls waiting on an org's entitlement, on every replica
+// where the implementation reaches.
+type Notifier interface {
+	// Subscribe returns a channel that receives after each Notify for orgID, and
+	// a function to stop receiving. The channel may coalesce notifications.
+	Subscribe(orgID string) (<-chan struct{}, func())
+	// Notify wakes every subscriber of orgID.
+	Notify(ctx context.Context, orgID string)
+}
