@@ -21,6 +21,10 @@ type Store interface {
 	// EnsureOrganization inserts org unless a row with its id exists, and returns
 	// the stored row either way.
 	EnsureOrganization(ctx context.Context, org Organization) (Organization, error)
+	// LockOrganization returns the org and, inside InTx, locks its row until the
+	// transaction ends, so that one org's events apply one at a time; ErrNotFound
+	// if there is no such org.
+	LockOrganization(ctx context.Context, id string) (Organization, error)
 	// SetCustomerID stores customerID on the org only if it has none yet, and
 	// returns the stored row: its StripeCustomerID is the winner of any race.
 	SetCustomerID(ctx context.Context, orgID, customerID string) (Organization, error)

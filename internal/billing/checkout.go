@@ -1,0 +1,335 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Caller is who asks: the verified user and their org.
+type Caller struct {
+	OrgID  string
+	UserID string
+	Email  string
+}
+
+// CheckoutRequest is a request to upgrade an org. Exactly one of Plan and PriceID.
+type CheckoutRequest struct {
+	Plan       string
+	Interval   Interval // default Month
+	PriceID    string
+	Quantity   *int // per-seat plans only
+	SuccessURL string
+	CancelURL  string
+	Metadata   map[string]string
+}
+
+// CheckoutResult is the session the client opens to pay.
+type CheckoutResult struct {
+	SessionID string
+	URL       string
+	ExpiresAt time.Time
+}
+
+// Metadata limits, kept under Stripe's own (50 keys, 40-char keys, 500-char values).
+const (
+	maxMetadataKeys     = 20
+	maxMetadataKeyLen   = 40
+	maxMetadataValueLen = 500
+	// idempotencyWindow is how long an Idempotency-Key replays its first response.
+	idempotencyWindow = 24 * time.Hour
+)
+
+// checkoutPlan is a validated checkout request, resolved against the catalog.
+type checkoutPlan struct {
+	plan       Plan
+	interval   Interval
+	price      Price
+	quantity   int
+	successURL string
+	cancelURL  string
+	metadata   map[string]string
+}
+
+// hash fingerprints what the client asked for, to recognise an identical repeat.
+func (cp checkoutPlan) hash() string {
+	b, _ := json.Marshal(struct {
+		Plan, Interval, Price string
+		Quantity              int
+		Success, Cancel       string
+		Metadata              map[string]string // encoding/json sorts map keys
+	}{cp.plan.Slug, string(cp.interval), cp.price.ID, cp.quantity, cp.successURL, cp.cancelURL, cp.metadata})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// StartCheckout creates (or returns the open) hosted Checkout Session that
+// upgrades the caller's org. Errors: EBadRequest for invalid input,
+// EAlreadySubscribed when the org already has access, EConflict when
+// idempotencyKey was used with another request, EUpstream when Stripe fails.
+func (s *Service) StartCheckout(ctx context.Context, caller Caller, req CheckoutRequest, idempotencyKey string) (CheckoutResult, error) {
+	if caller.OrgID == "" {
+		return CheckoutResult{}, Errorf(EForbidden, "Token has no organization")
+	}
+	if err := validateCheckoutInput(req, s.opts.RedirectAllowed); err != nil {
+		return CheckoutResult{}, err
+	}
+	cp, err := s.resolveCheckout(ctx, req)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	reqHash := cp.hash()
+
+	if idempotencyKey != "" {
+		if res, ok, err := s.replayIdempotent(ctx, caller.OrgID, idempotencyKey, reqHash); err != nil || ok {
+			return res, err
+		}
+	}
+	if ent, err := s.Entitlement(ctx, caller.OrgID); err != nil {
+		return CheckoutResult{}, err
+	} else if ent.Active {
+		return CheckoutResult{}, Errorf(EAlreadySubscribed, "Organization already has an active %s subscription; change it in the Customer Portal", ent.Plan)
+	}
+
+	unlock := s.orgLocks.Lock(caller.OrgID)
+	defer unlock()
+
+	cs, err := s.openOrCreateSession(ctx, caller, cp, reqHash, idempotencyKey)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	if idempotencyKey != "" {
+		rec := IdempotentResponse{OrgID: caller.OrgID, Key: idempotencyKey, RequestHash: reqHash, SessionID: cs.ID, CreatedAt: s.now()}
+		if err := s.store.SaveIdempotentResponse(ctx, rec); err != nil {
+			return CheckoutResult{}, fmt.Errorf("save idempotency key: %w", err)
+		}
+	}
+	return CheckoutResult{SessionID: cs.ID, URL: cs.URL, ExpiresAt: cs.ExpiresAt}, nil
+}
+
+// validateCheckoutInput checks what needs no Stripe call, so bad input fails fast.
+func validateCheckoutInput(req CheckoutRequest, redirectAllowed func(string) bool) error {
+	switch {
+	case req.Plan == "" && req.PriceID == "":
+		return Errorf(EBadRequest, "plan or priceId is required")
+	case req.Plan != "" && req.PriceID != "":
+		return Errorf(EBadRequest, "Give either plan or priceId, not both")
+	case req.Interval != "" && !req.Interval.Valid():
+		return Errorf(EBadRequest, "interval must be \"month\" or \"year\"")
+	case req.Quantity != nil && *req.Quantity < 1:
+		return Errorf(EBadRequest, "quantity must be at least 1")
+	case req.SuccessURL != "" && !redirectAllowed(req.SuccessURL):
+		return Errorf(EBadRequest, "successUrl must be an absolute URL on an allowed origin")
+	case req.CancelURL != "" && !redirectAllowed(req.CancelURL):
+		return Errorf(EBadRequest, "cancelUrl must be an absolute URL on an allowed origin")
+	}
+	return validateMetadata(req.Metadata)
+}
+
+func validateMetadata(md map[string]string) error {
+	if _, ok := md["organization_id"]; ok {
+		return Errorf(EBadRequest, "metadata.organization_id is reserved and set from your token")
+	}
+	if len(md) > maxMetadataKeys {
+		return Errorf(EBadRequest, "metadata has more than %d keys", maxMetadataKeys)
+	}
+	for k, v := range md {
+		if k == "" || len(k) > maxMetadataKeyLen {
+			return Errorf(EBadRequest, "metadata keys must be 1 to %d characters", maxMetadataKeyLen)
+		}
+		if len(v) > maxMetadataValueLen {
+			return Errorf(EBadRequest, "metadata value of %q is longer than %d characters", k, maxMetadataValueLen)
+		}
+	}
+	return nil
+}
+
+// resolveCheckout maps the request onto the catalog and a Stripe price.
+func (s *Service) resolveCheckout(ctx context.Context, req CheckoutRequest) (checkoutPlan, error) {
+	cp := checkoutPlan{successURL: req.SuccessURL, cancelURL: req.CancelURL, metadata: req.Metadata}
+	if cp.successURL == "" {
+		cp.successURL = s.opts.DefaultSuccessURL
+	}
+	if cp.cancelURL == "" {
+		cp.cancelURL = s.opts.DefaultCancelURL
+	}
+	if req.Plan != "" {
+		plan, ok := s.opts.Catalog.Plan(req.Plan)
+		if !ok {
+			return cp, Errorf(EBadRequest, "Unknown plan %q", req.Plan)
+		}
+		cp.plan, cp.interval = plan, req.Interval
+		if cp.interval == "" {
+			cp.interval = Month
+		}
+		key, ok := plan.LookupKeys[cp.interval]
+		if !ok {
+			return cp, Errorf(EBadRequest, "Plan %q has no %sly price", plan.Slug, cp.interval)
+		}
+		price, err := s.prices.resolve(ctx, key)
+		if err != nil {
+			return cp, err
+		}
+		cp.price = price
+	} else {
+		found, err := s.catalogPrice(ctx, req.PriceID)
+		if err != nil {
+			return cp, err
+		}
+		if req.Interval != "" && req.Interval != found.interval {
+			return cp, Errorf(EBadRequest, "priceId is a %sly price, not %sly", found.interval, req.Interval)
+		}
+		cp.plan, cp.interval, cp.price = found.plan, found.interval, found.price
+	}
+	quantity, err := seatQuantity(cp.plan, req.Quantity)
+	if err != nil {
+		return cp, err
+	}
+	cp.quantity = quantity
+	return cp, nil
+}
+
+func seatQuantity(plan Plan, requested *int) (int, error) {
+	if requested == nil {
+		return 1, nil
+	}
+	q := *requested
+	switch {
+	case !plan.PerSeat && q != 1:
+		return 0, Errorf(EBadRequest, "quantity is only allowed for per-seat plans; %q is not one", plan.Slug)
+	case plan.MaxSeats > 0 && q > plan.MaxSeats:
+		return 0, Errorf(EBadRequest, "quantity must be at most %d for plan %q", plan.MaxSeats, plan.Slug)
+	}
+	return q, nil
+}
+
+type catalogPriceMatch struct {
+	plan     Plan
+	interval Interval
+	price    Price
+}
+
+// catalogPrice finds which catalog plan and interval a client-given price id is.
+func (s *Service) catalogPrice(ctx context.Context, priceID string) (catalogPriceMatch, error) {
+	for _, plan := range s.opts.Catalog.Plans() {
+		for iv, key := range plan.LookupKeys {
+			price, err := s.prices.resolve(ctx, key)
+			if err != nil {
+				return catalogPriceMatch{}, err
+			}
+			if price.ID == priceID {
+				return catalogPriceMatch{plan: plan, interval: iv, price: price}, nil
+			}
+		}
+	}
+	return catalogPriceMatch{}, Errorf(EBadRequest, "Invalid price ID")
+}
+
+// replayIdempotent returns the stored response of an Idempotency-Key, if any.
+func (s *Service) replayIdempotent(ctx context.Context, orgID, key, reqHash string) (CheckoutResult, bool, error) {
+	rec, err := s.store.IdempotentResponse(ctx, orgID, key)
+	if errors.Is(err, ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) > idempotencyWindow) {
+		return CheckoutResult{}, false, nil
+	}
+	if err != nil {
+		return CheckoutResult{}, false, fmt.Errorf("load idempotency key: %w", err)
+	}
+	if rec.RequestHash != reqHash {
+		return CheckoutResult{}, false, Errorf(EConflict, "Idempotency-Key was already used with a different request")
+	}
+	cs, err := s.store.CheckoutSession(ctx, rec.SessionID)
+	if err != nil {
+		return CheckoutResult{}, false, fmt.Errorf("load idempotent session %s: %w", rec.SessionID, err)
+	}
+	return CheckoutResult{SessionID: cs.ID, URL: cs.URL, ExpiresAt: cs.ExpiresAt}, true, nil
+}
+
+// openOrCreateSession keeps at most one open session per org: an identical
+// repeat gets the open one back, a different request expires it first.
+// Callers hold the org's lock.
+func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp checkoutPlan, reqHash, idempotencyKey string) (CheckoutSession, error) {
+	open, err := s.store.OpenCheckoutSession(ctx, caller.OrgID, s.now())
+	switch {
+	case err == nil && open.RequestHash == reqHash:
+		return open, nil
+	case err == nil:
+		if err := s.payments.ExpireCheckoutSession(ctx, open.ID); err != nil {
+			return CheckoutSession{}, err
+		}
+		open.Status, open.UpdatedAt = CheckoutExpired, s.now()
+		if err := s.store.SaveCheckoutSession(ctx, open); err != nil {
+			return CheckoutSession{}, fmt.Errorf("mark session %s expired: %w", open.ID, err)
+		}
+	case !errors.Is(err, ErrNotFound):
+		return CheckoutSession{}, fmt.Errorf("load open session: %w", err)
+	}
+
+	customerID, err := s.ensureCustomer(ctx, caller)
+	if err != nil {
+		return CheckoutSession{}, err
+	}
+	metadata := map[string]string{}
+	for k, v := range cp.metadata {
+		metadata[k] = v
+	}
+	metadata["organization_id"] = caller.OrgID // last, so nothing overrides it
+	params := CheckoutParams{
+		OrgID: caller.OrgID, CustomerID: customerID, PriceID: cp.price.ID, Quantity: cp.quantity,
+		TrialDays: cp.plan.TrialDays, SuccessURL: cp.successURL, CancelURL: cp.cancelURL,
+		Metadata: metadata, AutomaticTax: s.opts.AutomaticTax,
+	}
+	if idempotencyKey != "" {
+		params.IdempotencyKey = "billingd-checkout-" + hashString(caller.OrgID+"\x00"+idempotencyKey)
+	}
+	created, err := s.payments.CreateCheckoutSession(ctx, params)
+	if err != nil {
+		return CheckoutSession{}, err
+	}
+	now := s.now()
+	cs := CheckoutSession{
+		ID: created.ID, OrgID: caller.OrgID, Plan: cp.plan.Slug, Interval: cp.interval, PriceID: cp.price.ID,
+		Quantity: cp.quantity, Status: CheckoutOpen, URL: created.URL, ExpiresAt: created.ExpiresAt,
+		CustomerID: customerID, CreatedBy: caller.UserID, RequestHash: reqHash, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.store.SaveCheckoutSession(ctx, cs); err != nil {
+		return CheckoutSession{}, fmt.Errorf("save session %s: %w", cs.ID, err)
+	}
+	return cs, nil
+}
+
+// ensureCustomer returns the org's Stripe Customer, creating the org row and the
+// Customer on first use. The conditional update makes the first stored Customer
+// win any race; the Stripe idempotency key makes racing replicas get the same one.
+func (s *Service) ensureCustomer(ctx context.Context, caller Caller) (string, error) {
+	org, err := s.store.EnsureOrganization(ctx, Organization{ID: caller.OrgID, BillingEmail: caller.Email, CreatedAt: s.now(), UpdatedAt: s.now()})
+	if err != nil {
+		return "", fmt.Errorf("ensure organization: %w", err)
+	}
+	if org.StripeCustomerID != "" {
+		return org.StripeCustomerID, nil
+	}
+	customerID, err := s.payments.CreateCustomer(ctx, CustomerParams{
+		OrgID: caller.OrgID, Email: caller.Email, IdempotencyKey: "billingd-customer-" + hashString(caller.OrgID),
+	})
+	if err != nil {
+		return "", err
+	}
+	org, err = s.store.SetCustomerID(ctx, caller.OrgID, customerID)
+	if err != nil {
+		return "", fmt.Errorf("store customer: %w", err)
+	}
+	if org.StripeCustomerID != customerID {
+		s.log.Warn("another replica stored a different Stripe Customer first; using it",
+			"org_id", caller.OrgID, "kept", org.StripeCustomerID, "unused", customerID)
+	}
+	return org.StripeCustomerID, nil
+}
+
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,178 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// EntitlementView is what an org may use, as clients see it.
+type EntitlementView struct {
+	OrgID             string
+	Plan              string // effective plan: FreePlan unless the subscription grants access
+	Status            Status
+	Active            bool
+	Seats             int
+	Features          []string
+	TrialEnd          *time.Time
+	CurrentPeriodEnd  *time.Time
+	CancelAtPeriodEnd bool
+	UpdatedAt         *time.Time
+	// Checkout is set when the view was asked for with a session id.
+	Checkout *CheckoutReadiness
+
+	subscriptionID string
+}
+
+// CheckoutReadiness tells a success page whether the session it came from has
+// turned into access.
+type CheckoutReadiness struct {
+	SessionID string
+	Status    CheckoutStatus
+	Ready     bool
+}
+
+// Version fingerprints everything a client sees, for ETags and long-polls.
+func (v EntitlementView) Version() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
+		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.UpdatedAt))
+	if v.Checkout != nil {
+		fmt.Fprintf(h, "|%s|%s|%t", v.Checkout.SessionID, v.Checkout.Status, v.Checkout.Ready)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// view applies the access policy and the catalog to a stored entitlement.
+func (s *Service) view(e Entitlement) EntitlementView {
+	v := EntitlementView{
+		OrgID: e.OrgID, Plan: FreePlan, Status: e.Status, TrialEnd: e.TrialEnd, CurrentPeriodEnd: e.CurrentPeriod,
+		CancelAtPeriodEnd: e.CancelAtPeriod, Features: []string{}, subscriptionID: e.SubscriptionID,
+	}
+	if v.Status == "" {
+		v.Status = StatusNone
+	}
+	if !e.UpdatedAt.IsZero() {
+		t := e.UpdatedAt
+		v.UpdatedAt = &t
+	}
+	if plan, ok := s.opts.Catalog.Plan(e.Plan); ok && s.opts.Access.Grants(e.Status) {
+		v.Plan, v.Active = plan.Slug, true
+		v.Features = append(v.Features, plan.Features...)
+		v.Seats = max(e.Seats, 1)
+	}
+	return v
+}
+
+// Entitlement returns the org's entitlement; an org never seen is free with
+// status none. It never writes.
+func (s *Service) Entitlement(ctx context.Context, orgID string) (EntitlementView, error) {
+	e, err := s.store.Entitlement(ctx, orgID)
+	if errors.Is(err, ErrNotFound) {
+		e = NoEntitlement(orgID)
+	} else if err != nil {
+		return EntitlementView{}, fmt.Errorf("load entitlement: %w", err)
+	}
+	return s.view(e), nil
+}
+
+// EntitlementQuery asks for an org's entitlement, optionally with the readiness
+// of one of its checkout sessions.
+type EntitlementQuery struct {
+	OrgID     string
+	SessionID string
+}
+
+// EntitlementFor answers q. A session id that is unknown or another org's is
+// ENotFound: a session id is a polling handle, never proof of anything.
+func (s *Service) EntitlementFor(ctx context.Context, q EntitlementQuery) (EntitlementView, error) {
+	v, err := s.Entitlement(ctx, q.OrgID)
+	if err != nil || q.SessionID == "" {
+		return v, err
+	}
+	cs, err := s.orgCheckoutSession(ctx, q.OrgID, q.SessionID)
+	if err != nil {
+		return EntitlementView{}, err
+	}
+	v.Checkout = &CheckoutReadiness{SessionID: cs.ID, Status: cs.Status, Ready: checkoutReady(cs, v)}
+	return v, nil
+}
+
+// checkoutReady: the session completed and its subscription is what grants access.
+func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
+	return cs.Status == CheckoutComplete && v.Active &&
+		(cs.SubscriptionID == "" || cs.SubscriptionID == v.subscriptionID)
+}
+
+// WaitEntitlement answers q once its version differs from since (or, with since
+// empty, from the version when the call began), once the checkout is ready, or
+// when wait has passed or ctx ends — whichever comes first. It never fails
+// because of the timeout: the caller gets the current state.
+func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration) (EntitlementView, error) {
+	// Subscribe before reading, so that a write between the read and the wait
+	// still wakes us.
+	wake, stop := s.notifier.Subscribe(q.OrgID)
+	defer stop()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		v, err := s.EntitlementFor(ctx, q)
+		if err != nil {
+			return v, err
+		}
+		if since == "" {
+			since = v.Version()
+		}
+		if v.Version() != since || (v.Checkout != nil && v.Checkout.Ready) {
+			return v, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return v, nil
+		case <-ctx.Done():
+			return v, nil
+		}
+	}
+}
+
+// CheckoutView is a checkout session as its org sees it.
+type CheckoutView struct {
+	CheckoutSession
+	EntitlementReady bool
+}
+
+// CheckoutSession returns one of the org's own sessions; another org's or an
+// unknown one is ENotFound.
+func (s *Service) CheckoutSession(ctx context.Context, orgID, sessionID string) (CheckoutView, error) {
+	cs, err := s.orgCheckoutSession(ctx, orgID, sessionID)
+	if err != nil {
+		return CheckoutView{}, err
+	}
+	v, err := s.Entitlement(ctx, orgID)
+	if err != nil {
+		return CheckoutView{}, err
+	}
+	return CheckoutView{CheckoutSession: cs, EntitlementReady: checkoutReady(cs, v)}, nil
+}
+
+func (s *Service) orgCheckoutSession(ctx context.Context, orgID, sessionID string) (CheckoutSession, error) {
+	cs, err := s.store.CheckoutSession(ctx, sessionID)
+	if errors.Is(err, ErrNotFound) || (err == nil && cs.OrgID != orgID) {
+		return CheckoutSession{}, Errorf(ENotFound, "Checkout session not found")
+	}
+	if err != nil {
+		return CheckoutSession{}, fmt.Errorf("load checkout session: %w", err)
+	}
+	return cs, nil
+}

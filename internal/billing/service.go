@@ -1,0 +1,80 @@
+package billing
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Options configure a Service. Zero values get the defaults noted.
+type Options struct {
+	Catalog *Catalog
+	Access  Access
+	// AutomaticTax turns on Stripe Tax on Checkout Sessions.
+	AutomaticTax bool
+	// DefaultSuccessURL and DefaultCancelURL are used when a checkout names none.
+	DefaultSuccessURL string
+	DefaultCancelURL  string
+	// RedirectAllowed reports whether a client-given redirect URL is on an allowed origin.
+	RedirectAllowed func(rawURL string) bool
+	// PriceCacheTTL is how long a resolved lookup key is trusted (default 10 minutes).
+	PriceCacheTTL time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Service is billingd's use cases. It is safe for concurrent use.
+type Service struct {
+	store    Store
+	payments Payments
+	notifier Notifier
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+
+	prices   *priceCache
+	orgLocks keyedMutex
+}
+
+// NewService returns a Service over its ports.
+func NewService(store Store, payments Payments, notifier Notifier, opts Options) *Service {
+	if opts.Catalog == nil {
+		c, err := NewCatalog(DefaultPlans())
+		if err != nil {
+			panic(err) // the built-in catalog is valid; a test proves it
+		}
+		opts.Catalog = c
+	}
+	if opts.PriceCacheTTL == 0 {
+		opts.PriceCacheTTL = 10 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RedirectAllowed == nil {
+		opts.RedirectAllowed = func(string) bool { return false }
+	}
+	return &Service{
+		store:    store,
+		payments: payments,
+		notifier: notifier,
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
+	}
+}
+
+// Catalog returns the plan catalog in use.
+func (s *Service) Catalog() *Catalog { return s.opts.Catalog }
+
+// Ready reports whether the service can serve: its database answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return &Error{Code: EUnavailable, Message: "Database unavailable", Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+// Package notify wakes long-polls when an org's entitlement changes. Local is the
+// in-process implementation of billing.Notifier (one replica, or SQLite); a
+// cross-replica one can wrap it. It must not import HTTP, GORM or Stripe code.
+package notify
+
+import (
+	"context"
+	"sync"
+
+	"github.com/billingd/billingd/internal/billing"
+)
+
+// Local fans notifications out to subscribers in this process.
+type Local struct {
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{}
+}
+
+var _ billing.Notifier = (*Local)(nil)
+
+// NewLocal returns an in-process notifier.
+func NewLocal() *Local { return &Local{subs: map[string]map[chan struct{}]struct{}{}} }
+
+// Subscribe returns a channel that receives after Notify(orgID). Notifications
+// coalesce: a subscriber that has not yet drained one misses nothing, because it
+// re-reads the state after waking.
+func (l *Local) Subscribe(orgID string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	if l.subs[orgID] == nil {
+		l.subs[orgID] = map[chan struct{}]struct{}{}
+	}
+	l.subs[orgID][ch] = struct{}{}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.subs[orgID], ch)
+		if len(l.subs[orgID]) == 0 {
+			delete(l.subs, orgID)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// Notify wakes every subscriber of orgID without blocking.
+func (l *Local) Notify(_ context.Context, orgID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ch := range l.subs[orgID] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Waiters returns how many subscribers are waiting, across all orgs.
+func (l *Local) Waiters() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, m := range l.subs {
+		n += len(m)
+	}
+	return n
+}
