@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// principalFrom reads the claims billingd uses. A claim of the wrong type makes
+// the token invalid rather than silently absent.
+func principalFrom(claims jwt.MapClaims, orgClaim string) (Principal, error) {
+	var p Principal
+	var err error
+	for _, c := range []struct {
+		name string
+		dst  *string
+	}{{"sub", &p.Subject}, {orgClaim, &p.OrgID}, {"email", &p.Email}, {"org_role", &p.OrgRole}} {
+		if *c.dst, err = stringClaim(claims, c.name); err != nil {
+			return Principal{}, err
+		}
+	}
+	for _, name := range []string{"scope", "scp"} {
+		scopes, err := scopeClaim(claims, name)
+		if err != nil {
+			return Principal{}, err
+		}
+		for _, s := range scopes {
+			if !slices.Contains(p.Scopes, s) {
+				p.Scopes = append(p.Scopes, s)
+			}
+		}
+	}
+	return p, nil
+}
+
+func stringClaim(claims jwt.MapClaims, name string) (string, error) {
+	switch v := claims[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("claim %q is a %T, not a string", name, v)
+	}
+}
+
+// scopeClaim reads an OAuth scope claim: a space-separated string (RFC 8693)
+// or an array of strings (as some providers send scp).
+func scopeClaim(claims jwt.MapClaims, name string) ([]string, error) {
+	switch v := claims[name].(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return strings.Fields(v), nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			str, ok := s.(string)
+			if !ok {
+				return nil, fmt.Errorf("claim %q holds a %T, not a string", name, s)
+			}
+			out = append(out, strings.Fields(str)...)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("claim %q is a %T, not a string or an array", name, v)
+	}
+}

@@ -1,0 +1,153 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ErrUnauthenticated is the error of every token that does not verify. The
+// wrapped text says why, for logs; it never contains the token.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+const (
+	// DefaultOrgClaim is the claim holding the org id when none is configured.
+	DefaultOrgClaim = "org_id"
+	// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+	DefaultLeeway = 30 * time.Second
+	// MinHS256SecretBytes is the shortest HS256 secret accepted (RFC 7518 §3.2:
+	// a key at least as long as the hash output).
+	MinHS256SecretBytes = 32
+)
+
+// Algorithms by key source: the allowlist. Anything else, "none" included, is
+// rejected before a key is looked up.
+var (
+	secretAlgs = []string{jwt.SigningMethodHS256.Alg()}
+	jwksAlgs   = []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg(), jwt.SigningMethodEdDSA.Alg()}
+)
+
+// Options configure a Verifier. At least one of HS256Secret and JWKSURL is required.
+type Options struct {
+	HS256Secret []byte // verifies HS256 tokens; at least MinHS256SecretBytes long
+	JWKSURL     string // verifies RS256, ES256 and EdDSA tokens
+	Issuer      string // checked against iss when set
+	Audience    string // checked against aud when set
+	OrgClaim    string // claim holding the org id; DefaultOrgClaim when ""
+	// Leeway is the allowed clock skew; 0 means DefaultLeeway, negative means none.
+	Leeway     time.Duration
+	HTTPClient *http.Client // fetches the JWKS; http.DefaultClient when nil
+}
+
+// Verifier verifies bearer tokens. It is safe for concurrent use.
+type Verifier struct {
+	parser   *jwt.Parser
+	secret   []byte
+	jwks     keyfunc.Keyfunc // nil without JWKSURL
+	orgClaim string
+}
+
+// NewVerifier returns a Verifier for opts. With a JWKS URL it fetches the key
+// set in the background and keeps it fresh (hourly, and on an unknown kid at
+// most every 5 minutes) until ctx ends; an unreachable JWKS at start is logged,
+// not fatal, so that one identity-provider hiccup does not stop a rollout.
+func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
+	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
+		return nil, errors.New("auth: an HS256 secret or a JWKS URL is required")
+	}
+	if n := len(opts.HS256Secret); n > 0 && n < MinHS256SecretBytes {
+		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", MinHS256SecretBytes)
+	}
+	v := &Verifier{orgClaim: opts.OrgClaim}
+	if v.orgClaim == "" {
+		v.orgClaim = DefaultOrgClaim
+	}
+	var methods []string
+	if len(opts.HS256Secret) > 0 {
+		v.secret = append([]byte(nil), opts.HS256Secret...)
+		methods = append(methods, secretAlgs...)
+	}
+	if opts.JWKSURL != "" {
+		jwks, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{opts.JWKSURL}, keyfunc.Override{
+			Client:      opts.HTTPClient,
+			HTTPTimeout: 10 * time.Second,
+			// An unknown kid refreshes the set, rate limited; while limited, fail
+			// at once rather than hold the request (the default waits a minute).
+			RateLimitWaitMax: 5 * time.Second,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("auth: JWKS %s: %w", opts.JWKSURL, err)
+		}
+		v.jwks = jwks
+		methods = append(methods, jwksAlgs...)
+	}
+	v.parser = jwt.NewParser(parserOptions(opts, methods)...)
+	return v, nil
+}
+
+func parserOptions(opts Options, methods []string) []jwt.ParserOption {
+	leeway := opts.Leeway
+	switch {
+	case leeway == 0:
+		leeway = DefaultLeeway
+	case leeway < 0:
+		leeway = 0
+	}
+	po := []jwt.ParserOption{
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway),
+	}
+	if opts.Issuer != "" {
+		po = append(po, jwt.WithIssuer(opts.Issuer))
+	}
+	if opts.Audience != "" {
+		po = append(po, jwt.WithAudience(opts.Audience))
+	}
+	return po
+}
+
+// Verify checks bearerToken (without the "Bearer " prefix) and returns its
+// Principal. Every failure is ErrUnauthenticated, wrapping the reason.
+func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, error) {
+	if bearerToken == "" {
+		return Principal{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := v.parser.ParseWithClaims(bearerToken, claims, v.keyFor(ctx)); err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	p, err := principalFrom(claims, v.orgClaim)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	return p, nil
+}
+
+// keyFor picks the key source by the token's alg (already on the allowlist)
+// and makes sure the key found fits that alg, so no key is ever used with an
+// algorithm it was not made for.
+func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		alg := t.Method.Alg()
+		if alg == jwt.SigningMethodHS256.Alg() {
+			if v.secret == nil {
+				return nil, errors.New("HS256 is not configured")
+			}
+			return v.secret, nil
+		}
+		if v.jwks == nil {
+			return nil, fmt.Errorf("%s needs a JWKS, none is configured", alg)
+		}
+		key, err := v.jwks.KeyfuncCtx(ctx)(t)
+		if err != nil {
+			return nil, err
+		}
+		return keyForAlg(alg, key)
+	}
+}

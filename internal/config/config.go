@@ -1,0 +1,118 @@
+package config
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/billingd/billingd/internal/auth"
+	"github.com/billingd/billingd/internal/billing"
+)
+
+// Config is billingd's whole configuration. Load fills it from the environment;
+// the name of the variable behind each field is in its comment.
+type Config struct {
+	Port        int    // PORT
+	DatabaseURL string // DATABASE_URL: postgres://…, postgresql://…, sqlite:PATH or sqlite::memory:
+
+	StripeSecretKey     string // STRIPE_SECRET_KEY (secret)
+	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET (secret)
+	StripeAPIBase       string // STRIPE_API_BASE; "" means Stripe's own API. No trailing slash.
+
+	AppURL string // APP_URL, without trailing slash
+	// AllowedRedirectOrigins are normalised origins (see Origin); a client-given
+	// success, cancel or return URL must be on one of them. ALLOWED_REDIRECT_ORIGINS.
+	AllowedRedirectOrigins []string
+
+	AuthJWTSecret string // AUTH_JWT_SECRET: HS256 shared secret (secret)
+	AuthJWKSURL   string // AUTH_JWKS_URL
+	AuthIssuer    string // AUTH_ISSUER; checked when set
+	AuthAudience  string // AUTH_AUDIENCE; checked when set
+	AuthOrgClaim  string // AUTH_ORG_CLAIM
+
+	PlansFile string           // PLANS_FILE; "" means the built-in catalog
+	Catalog   *billing.Catalog // the catalog, with CheckoutTrialDays applied
+	// CheckoutTrialDays overrides every plan's trial days when set. CHECKOUT_TRIAL_DAYS.
+	CheckoutTrialDays *int
+
+	PastDueAccess bool // PAST_DUE_ACCESS
+	AutomaticTax  bool // AUTOMATIC_TAX
+
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long a graceful shutdown may take
+	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn or error
+}
+
+// defaults is the one place default values live. ALLOWED_REDIRECT_ORIGINS is
+// absent on purpose: it defaults to the origin of APP_URL.
+var defaults = map[string]string{
+	"PORT":             "8080",
+	"DATABASE_URL":     "sqlite:billing.db",
+	"APP_URL":          "http://localhost:3000",
+	"AUTH_ORG_CLAIM":   auth.DefaultOrgClaim,
+	"PAST_DUE_ACCESS":  "true",
+	"AUTOMATIC_TAX":    "false",
+	"SHUTDOWN_TIMEOUT": "30s",
+	"LOG_LEVEL":        "info",
+}
+
+// Load reads the configuration through getenv (os.Getenv when nil) and
+// validates it. Values are trimmed of surrounding white space (secrets mounted
+// from files often end in a newline); an empty value counts as unset. The
+// error, if any, is an *Error about the first problem found.
+func Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	e := &env{getenv: getenv}
+	c := Config{
+		DatabaseURL:         e.str("DATABASE_URL"),
+		StripeSecretKey:     e.str("STRIPE_SECRET_KEY"),
+		StripeWebhookSecret: e.str("STRIPE_WEBHOOK_SECRET"),
+		StripeAPIBase:       strings.TrimRight(e.str("STRIPE_API_BASE"), "/"),
+		AppURL:              strings.TrimRight(e.str("APP_URL"), "/"),
+		AuthJWTSecret:       e.str("AUTH_JWT_SECRET"),
+		AuthJWKSURL:         e.str("AUTH_JWKS_URL"),
+		AuthIssuer:          e.str("AUTH_ISSUER"),
+		AuthAudience:        e.str("AUTH_AUDIENCE"),
+		AuthOrgClaim:        e.str("AUTH_ORG_CLAIM"),
+		PlansFile:           e.str("PLANS_FILE"),
+	}
+	// Typed values, in the order of SPEC §2, so the first bad one is reported.
+	c.Port = e.integer("PORT", portProblem)
+	c.AllowedRedirectOrigins = e.origins("ALLOWED_REDIRECT_ORIGINS", c.AppURL)
+	c.Catalog = e.catalog("PLANS_FILE")
+	c.CheckoutTrialDays = e.optionalInteger("CHECKOUT_TRIAL_DAYS", trialDaysProblem)
+	c.PastDueAccess = e.boolean("PAST_DUE_ACCESS")
+	c.AutomaticTax = e.boolean("AUTOMATIC_TAX")
+	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
+	c.LogLevel = e.logLevel("LOG_LEVEL")
+	if e.err != nil {
+		return Config{}, e.err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	if c.CheckoutTrialDays != nil {
+		c.Catalog = c.Catalog.WithTrialDays(*c.CheckoutTrialDays)
+	}
+	return c, nil
+}
+
+// Database returns the database driver, "postgres" or "sqlite", and its data
+// source: the URL itself for PostgreSQL, the file path (or ":memory:") for SQLite.
+func (c Config) Database() (driver, dsn string) {
+	if path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return "sqlite", path
+	}
+	return "postgres", c.DatabaseURL
+}
+
+// AuthOptions are the options of the token verifier this configuration asks for.
+func (c Config) AuthOptions() auth.Options {
+	o := auth.Options{JWKSURL: c.AuthJWKSURL, Issuer: c.AuthIssuer, Audience: c.AuthAudience, OrgClaim: c.AuthOrgClaim}
+	if c.AuthJWTSecret != "" {
+		o.HS256Secret = []byte(c.AuthJWTSecret)
+	}
+	return o
+}

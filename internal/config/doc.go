@@ -1,0 +1,11 @@
+// Package config owns billingd's configuration: it reads every environment
+// variable of SPEC §2 (plus SHUTDOWN_TIMEOUT and LOG_LEVEL) into one validated
+// Config, with all defaults in one table, and prints it with secrets masked.
+//
+// Startup fails on the first missing or malformed value with one line naming
+// the variable (*Error). No error and no printed form ever contains a secret.
+//
+// It depends only on the domain (internal/billing, for the plan catalog) and on
+// internal/auth (for the auth defaults it shares). It must not import Echo,
+// GORM, stripe-go or any other adapter: config is data, not wiring.
+package config

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// LogValue lets slog print a Config with its secrets masked:
+// slog.Info("starting", "config", cfg).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(c.attrs()...)
+}
+
+// String renders the Config as VAR=value pairs, secrets masked, so that it can
+// be printed or logged safely.
+func (c Config) String() string {
+	var b strings.Builder
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%q", a.Key, a.Value.String())
+	}
+	return b.String()
+}
+
+// attrs is the single list of what gets printed; every secret goes through
+// maskSecret or redactDatabaseURL.
+func (c Config) attrs() []slog.Attr {
+	trialDays := "from catalog"
+	if c.CheckoutTrialDays != nil {
+		trialDays = strconv.Itoa(*c.CheckoutTrialDays)
+	}
+	var plans []string
+	if c.Catalog != nil {
+		for _, p := range c.Catalog.Plans() {
+			plans = append(plans, p.Slug)
+		}
+	}
+	return []slog.Attr{
+		slog.Int("PORT", c.Port),
+		slog.String("DATABASE_URL", redactDatabaseURL(c.DatabaseURL)),
+		slog.String("STRIPE_SECRET_KEY", maskSecret(c.StripeSecretKey)),
+		slog.String("STRIPE_WEBHOOK_SECRET", maskSecret(c.StripeWebhookSecret)),
+		slog.String("STRIPE_API_BASE", c.StripeAPIBase),
+		slog.String("APP_URL", c.AppURL),
+		slog.String("ALLOWED_REDIRECT_ORIGINS", strings.Join(c.AllowedRedirectOrigins, ",")),
+		slog.String("AUTH_JWT_SECRET", maskSecret(c.AuthJWTSecret)),
+		slog.String("AUTH_JWKS_URL", c.AuthJWKSURL),
+		slog.String("AUTH_ISSUER", c.AuthIssuer),
+		slog.String("AUTH_AUDIENCE", c.AuthAudience),
+		slog.String("AUTH_ORG_CLAIM", c.AuthOrgClaim),
+		slog.String("PLANS_FILE", c.PlansFile),
+		slog.String("PLANS", strings.Join(plans, ",")),
+		slog.String("CHECKOUT_TRIAL_DAYS", trialDays),
+		slog.Bool("PAST_DUE_ACCESS", c.PastDueAccess),
+		slog.Bool("AUTOMATIC_TAX", c.AutomaticTax),
+		slog.String("SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()),
+		slog.String("LOG_LEVEL", strings.ToLower(c.LogLevel.String())),
+	}
+}
+
+// maskedPrefixes are the well-known, non-secret prefixes worth showing: they
+// tell test mode from live mode at a glance.
+var maskedPrefixes = []string{"sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_"}
+
+func maskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	for _, p := range maskedPrefixes {
+		if strings.HasPrefix(s, p) {
+			return p + "…(masked)"
+		}
+	}
+	return "(masked)"
+}
+
+// redactDatabaseURL hides a PostgreSQL password, in the user info or in a
+// password= parameter.
+func redactDatabaseURL(s string) string {
+	if strings.HasPrefix(s, "sqlite:") || s == "" {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(masked)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/billingd/billingd/internal/auth"
+)
+
+// Validate checks the meaning of every value, in the order of SPEC §2, and
+// returns an *Error about the first problem. Load calls it; code that builds a
+// Config by hand (tests, dev mode) can too.
+func (c Config) Validate() error {
+	for _, check := range []func() *Error{
+		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkShutdown,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c Config) checkPort() *Error {
+	if c.Port < 1 || c.Port > 65535 {
+		return problem("PORT", "%s, got %d", portProblem, c.Port)
+	}
+	return nil
+}
+
+// checkDatabase never quotes the value: a PostgreSQL URL may hold a password.
+func (c Config) checkDatabase() *Error {
+	const want = "must be postgres://…, postgresql://…, sqlite:PATH or sqlite::memory:"
+	switch {
+	case c.DatabaseURL == "":
+		return problem("DATABASE_URL", "is required")
+	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
+		if u, err := url.Parse(c.DatabaseURL); err != nil || u.Host == "" {
+			return problem("DATABASE_URL", "is not a valid PostgreSQL URL (postgres://user:pass@host:port/db)")
+		}
+	case strings.HasPrefix(c.DatabaseURL, "sqlite:"):
+		if _, path := c.Database(); path == "" {
+			return problem("DATABASE_URL", "sqlite: needs a file path, e.g. sqlite:billing.db")
+		}
+	default:
+		return problem("DATABASE_URL", want)
+	}
+	return nil
+}
+
+// stripeKeyPrefixes are the secret keys billingd can use; a publishable key
+// (pk_) is a common mistake.
+var stripeKeyPrefixes = []string{"sk_test_", "sk_live_", "rk_"}
+
+func (c Config) checkStripe() *Error {
+	switch {
+	case c.StripeSecretKey == "":
+		return problem("STRIPE_SECRET_KEY", "is required")
+	case !hasPrefixWithRest(c.StripeSecretKey, stripeKeyPrefixes...):
+		return problem("STRIPE_SECRET_KEY", "must start with sk_test_, sk_live_ or rk_")
+	case c.StripeWebhookSecret == "":
+		return problem("STRIPE_WEBHOOK_SECRET", "is required")
+	case !hasPrefixWithRest(c.StripeWebhookSecret, "whsec_"):
+		return problem("STRIPE_WEBHOOK_SECRET", "must start with whsec_")
+	case c.StripeAPIBase != "" && !isHTTPURL(c.StripeAPIBase, false):
+		return problem("STRIPE_API_BASE", "must be an absolute http(s) URL such as http://localhost:12111, got %q", c.StripeAPIBase)
+	}
+	return nil
+}
+
+func (c Config) checkURLs() *Error {
+	if !isHTTPURL(c.AppURL, true) {
+		return problem("APP_URL", "must be an absolute http(s) URL without query or fragment, got %q", c.AppURL)
+	}
+	if len(c.AllowedRedirectOrigins) == 0 {
+		return problem("ALLOWED_REDIRECT_ORIGINS", "must list at least one origin")
+	}
+	for _, o := range c.AllowedRedirectOrigins {
+		if n, err := parseOrigin(o); err != nil || n != o {
+			return problem("ALLOWED_REDIRECT_ORIGINS", "must hold normalised origins like https://app.example.com, got %q", o)
+		}
+	}
+	return nil
+}
+
+func (c Config) checkAuth() *Error {
+	switch {
+	case c.AuthJWTSecret == "" && c.AuthJWKSURL == "":
+		return problem("AUTH_JWT_SECRET", "or AUTH_JWKS_URL is required (at least one)")
+	case c.AuthJWTSecret != "" && len(c.AuthJWTSecret) < auth.MinHS256SecretBytes:
+		return problem("AUTH_JWT_SECRET", "must be at least %d bytes", auth.MinHS256SecretBytes)
+	case c.AuthJWKSURL != "" && !isHTTPURL(c.AuthJWKSURL, false):
+		return problem("AUTH_JWKS_URL", "must be an absolute http(s) URL, got %q", c.AuthJWKSURL)
+	case c.AuthOrgClaim == "":
+		return problem("AUTH_ORG_CLAIM", "must not be empty")
+	}
+	return nil
+}
+
+func (c Config) checkCatalog() *Error {
+	if c.Catalog == nil {
+		return problem("PLANS_FILE", "gave no catalog")
+	}
+	if d := c.CheckoutTrialDays; d != nil && (*d < 0 || *d > 730) {
+		return problem("CHECKOUT_TRIAL_DAYS", "%s, got %d", trialDaysProblem, *d)
+	}
+	return nil
+}
+
+func (c Config) checkShutdown() *Error {
+	if c.ShutdownTimeout <= 0 {
+		return problem("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+// isHTTPURL reports whether s is an absolute http(s) URL with a host and no
+// user info or fragment (and, when strict, no query either).
+func isHTTPURL(s string, strict bool) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil || u.Fragment != "" {
+		return false
+	}
+	return !strict || (u.RawQuery == "" && !u.ForceQuery)
+}
+
+// hasPrefixWithRest reports whether s starts with one of prefixes and has
+// something after it.
+func hasPrefixWithRest(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if len(s) > len(p) && strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
