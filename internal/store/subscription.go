@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/billingd/billingd/internal/billing"
+)
+
+type subscriptionRow struct {
+	ID                string `gorm:"primaryKey"`
+	OrgID             string
+	CustomerID        string
+	Status            string
+	Plan              string
+	PriceID           string
+	LookupKey         string
+	Interval          string
+	Quantity          int
+	TrialEnd          *time.Time
+	CurrentPeriodEnd  *time.Time
+	CancelAtPeriodEnd bool
+	EventCreated      time.Time
+	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
+}
+
+func (subscriptionRow) TableName() string { return "subscriptions" }
+
+// toSubscriptionState fills both OrgIDs of the state from the one stored org:
+// a stored subscription always belongs to the org it was resolved to.
+func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
+	return billing.SubscriptionState{
+		Subscription: billing.Subscription{
+			ID:                r.ID,
+			CustomerID:        r.CustomerID,
+			OrgID:             r.OrgID,
+			Status:            billing.Status(r.Status),
+			PriceID:           r.PriceID,
+			LookupKey:         r.LookupKey,
+			Interval:          billing.Interval(r.Interval),
+			Quantity:          r.Quantity,
+			TrialEnd:          loadedTimePtr(r.TrialEnd),
+			CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
+			CancelAtPeriodEnd: r.CancelAtPeriodEnd,
+		},
+		OrgID:        r.OrgID,
+		Plan:         r.Plan,
+		EventCreated: r.EventCreated.UTC(),
+		UpdatedAt:    r.UpdatedAt.UTC(),
+	}
+}
+
+// fromSubscriptionState stores the resolved org (SubscriptionState.OrgID), or
+// the subscription's metadata org when the state names none.
+func fromSubscriptionState(s billing.SubscriptionState) subscriptionRow {
+	orgID := s.OrgID
+	if orgID == "" {
+		orgID = s.Subscription.OrgID
+	}
+	return subscriptionRow{
+		ID:                s.ID,
+		OrgID:             orgID,
+		CustomerID:        s.CustomerID,
+		Status:            string(s.Status),
+		Plan:              s.Plan,
+		PriceID:           s.PriceID,
+		LookupKey:         s.LookupKey,
+		Interval:          string(s.Interval),
+		Quantity:          s.Quantity,
+		TrialEnd:          storedTimePtr(s.TrialEnd),
+		CurrentPeriodEnd:  storedTimePtr(s.CurrentPeriodEnd),
+		CancelAtPeriodEnd: s.CancelAtPeriodEnd,
+		EventCreated:      storedTime(s.EventCreated),
+		UpdatedAt:         storedTimeOr(s.UpdatedAt),
+	}
+}
+
+// Subscription returns a subscription's stored state, or billing.ErrNotFound.
+func (s *Store) Subscription(ctx context.Context, id string) (billing.SubscriptionState, error) {
+	row, err := take[subscriptionRow](ctx, s.db, "subscription", map[string]any{"id": id})
+	if err != nil {
+		return billing.SubscriptionState{}, err
+	}
+	return toSubscriptionState(row), nil
+}
+
+// SubscriptionsByOrg returns every stored subscription of the org, ordered by id;
+// none is an empty result, not an error.
+func (s *Store) SubscriptionsByOrg(ctx context.Context, orgID string) ([]billing.SubscriptionState, error) {
+	var rows []subscriptionRow
+	err := s.db.WithContext(ctx).Where(map[string]any{"org_id": orgID}).Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, dbError("subscriptions by org", err)
+	}
+	states := make([]billing.SubscriptionState, len(rows))
+	for i, r := range rows {
+		states[i] = toSubscriptionState(r)
+	}
+	return states, nil
+}
+
+// SaveSubscription inserts or replaces a subscription's state. A zero UpdatedAt
+// is stored as now.
+func (s *Store) SaveSubscription(ctx context.Context, st billing.SubscriptionState) error {
+	row := fromSubscriptionState(st)
+	return upsert(ctx, s, "save subscription", &row)
+}
