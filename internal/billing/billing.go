@@ -71,11 +71,11 @@ type Subscription struct {
 }
 
 // SubscriptionState is the latest known state of one subscription of an org,
-// stored so that events for it can be applied in any order.
+// stored so that events for it can be applied in any order. Its OrgID is the
+// org the subscription was resolved to.
 type SubscriptionState struct {
 	Subscription
-	OrgID string
-	Plan  string // catalog slug; "" if the price is not in the catalog
+	Plan string // catalog slug; "" if the price is not in the catalog
 	// EventCreated is the Stripe `created` time of the event this state came from.
 	EventCreated time.Time
 	UpdatedAt    time.Time

@@ -154,9 +154,8 @@ func (s *Service) applySubscription(ctx context.Context, tx Store, ev Event, sub
 	case ev.Created.Equal(cur.EventCreated) && !authoritative:
 		return "", errNeedsAuthoritative
 	}
-	state := SubscriptionState{
-		Subscription: sub, OrgID: orgID, Plan: s.planOf(sub), EventCreated: ev.Created, UpdatedAt: s.now(),
-	}
+	sub.OrgID = orgID
+	state := SubscriptionState{Subscription: sub, Plan: s.planOf(sub), EventCreated: ev.Created, UpdatedAt: s.now()}
 	if state.Plan == "" {
 		s.log.WarnContext(ctx, "subscription price is not in the plan catalog; it grants no plan",
 			"subscription_id", sub.ID, "price_id", sub.PriceID, "lookup_key", sub.LookupKey, "org_id", orgID)
@@ -280,14 +279,35 @@ func (s *Service) applyCheckout(ctx context.Context, tx Store, ev Event, orgID s
 	}
 	if co.CustomerID != "" {
 		cs.CustomerID = co.CustomerID
-		if _, err := tx.SetCustomerID(ctx, orgID, co.CustomerID); err != nil {
-			return "", fmt.Errorf("link customer: %w", err)
+		if err := s.linkCustomer(ctx, tx, orgID, co.CustomerID); err != nil {
+			return "", err
 		}
 	}
 	if err := tx.SaveCheckoutSession(ctx, cs); err != nil {
 		return "", fmt.Errorf("save checkout session: %w", err)
 	}
 	return OutcomeApplied, nil
+}
+
+// linkCustomer stores a checkout's Customer on an org that has none yet. A
+// Customer that already belongs to another org is logged, not stored: failing
+// would make Stripe retry the event forever.
+func (s *Service) linkCustomer(ctx context.Context, tx Store, orgID, customerID string) error {
+	owner, err := tx.OrganizationByCustomer(ctx, customerID)
+	switch {
+	case err == nil && owner.ID != orgID:
+		s.log.WarnContext(ctx, "checkout customer belongs to another organization; not linked",
+			"org_id", orgID, "customer_org", owner.ID, "customer_id", customerID)
+		return nil
+	case err == nil:
+		return nil // already linked
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("look up customer: %w", err)
+	}
+	if _, err := tx.SetCustomerID(ctx, orgID, customerID); err != nil {
+		return fmt.Errorf("link customer: %w", err)
+	}
+	return nil
 }
 
 // applyInvoice keeps the payment history. An older event never overwrites a

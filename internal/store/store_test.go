@@ -681,7 +681,7 @@ func subscription(id, orgID string) billing.SubscriptionState {
 			PriceID: "price_1", LookupKey: "pro_monthly", Interval: billing.Month, Quantity: 2,
 			TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd,
 		},
-		OrgID: orgID, Plan: "pro", EventCreated: t0, UpdatedAt: t0.Add(time.Second),
+		Plan: "pro", EventCreated: t0, UpdatedAt: t0.Add(time.Second),
 	}
 }
 

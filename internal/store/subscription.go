@@ -26,8 +26,8 @@ type subscriptionRow struct {
 
 func (subscriptionRow) TableName() string { return "subscriptions" }
 
-// toSubscriptionState fills both OrgIDs of the state from the one stored org:
-// a stored subscription always belongs to the org it was resolved to.
+// toSubscriptionState returns the stored state; its OrgID is the org the
+// subscription was resolved to.
 func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 	return billing.SubscriptionState{
 		Subscription: billing.Subscription{
@@ -43,23 +43,16 @@ func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 			CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
 			CancelAtPeriodEnd: r.CancelAtPeriodEnd,
 		},
-		OrgID:        r.OrgID,
 		Plan:         r.Plan,
 		EventCreated: r.EventCreated.UTC(),
 		UpdatedAt:    r.UpdatedAt.UTC(),
 	}
 }
 
-// fromSubscriptionState stores the resolved org (SubscriptionState.OrgID), or
-// the subscription's metadata org when the state names none.
 func fromSubscriptionState(s billing.SubscriptionState) subscriptionRow {
-	orgID := s.OrgID
-	if orgID == "" {
-		orgID = s.Subscription.OrgID
-	}
 	return subscriptionRow{
 		ID:                s.ID,
-		OrgID:             orgID,
+		OrgID:             s.OrgID,
 		CustomerID:        s.CustomerID,
 		Status:            string(s.Status),
 		Plan:              s.Plan,

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/billingd/billingd/api"
+	"github.com/billingd/billingd/internal/billing"
+)
+
+// EventParser verifies a webhook's Stripe-Signature over the raw payload and
+// returns the event; a bad signature is a billing error with EBadSignature.
+type EventParser func(payload []byte, signatureHeader string) (billing.Event, error)
+
+// Deps are what the HTTP layer calls.
+type Deps struct {
+	Service    *billing.Service
+	Verifier   Verifier
+	ParseEvent EventParser
+	Logger     *slog.Logger
+}
+
+// Server implements api.StrictServerInterface over the billing Service.
+type Server struct {
+	svc        *billing.Service
+	verifier   Verifier
+	parseEvent EventParser
+	log        *slog.Logger
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// New returns the Echo instance serving every route of openapi.yaml.
+func New(d Deps) *echo.Echo {
+	s := &Server{svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Binder = strictJSONBinder{}
+	e.Use(withRequestID, s.logRequests, middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	s.routes(e)
+	return e
+}
+
+// routes is the one place that lists every route.
+func (s *Server) routes(e *echo.Echo) {
+	strict := api.NewStrictHandler(s, nil)
+	wrapper := api.ServerInterfaceWrapper{Handler: strict}
+
+	e.GET("/healthz", wrapper.Healthz)
+	e.GET("/readyz", wrapper.Readyz)
+	e.GET("/openapi.yaml", s.serveSpec)
+	e.POST("/webhooks/stripe", s.handleStripeWebhook)
+
+	billingAPI := e.Group("/api/billing", s.requireAuth)
+	billingAPI.POST("/checkout", wrapper.CreateCheckout)
+	billingAPI.GET("/checkout/:sessionId", wrapper.GetCheckout)
+	billingAPI.GET("/entitlement", wrapper.GetEntitlement)
+}
+
+// Healthz implements api.StrictServerInterface: the process is up.
+func (s *Server) Healthz(context.Context, api.HealthzRequestObject) (api.HealthzResponseObject, error) {
+	return api.Healthz200JSONResponse{HealthyJSONResponse: healthy()}, nil
+}
+
+// Readyz implements api.StrictServerInterface: the database answers.
+func (s *Server) Readyz(ctx context.Context, _ api.ReadyzRequestObject) (api.ReadyzResponseObject, error) {
+	if err := s.svc.Ready(ctx); err != nil {
+		return nil, err
+	}
+	return api.Readyz200JSONResponse{HealthyJSONResponse: healthy()}, nil
+}
+
+func healthy() api.HealthyJSONResponse {
+	return api.HealthyJSONResponse{Body: api.HealthResponse{Success: true, Data: api.Health{Status: "ok"}}}
+}
+
+// serveSpec serves the contract.
+func (s *Server) serveSpec(c echo.Context) error {
+	spec, err := api.SpecYAML()
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/yaml", spec)
+}
