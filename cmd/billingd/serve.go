@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/billingd/billingd/internal/auth"
+	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/config"
+	"github.com/billingd/billingd/internal/httpapi"
+	"github.com/billingd/billingd/internal/notify"
+	"github.com/billingd/billingd/internal/store"
+	"github.com/billingd/billingd/internal/stripe"
+)
+
+// Server timeouts. The write timeout must outlast the longest long-poll (25 s).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// serve loads the configuration through getenv and serves until ctx ends. When
+// listening is not nil it receives the bound address once the server accepts.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, listening chan<- string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stdout, cfg.LogLevel)
+	logger.Info("starting billingd", "config", cfg)
+
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+
+	verifier, err := auth.NewVerifier(ctx, cfg.AuthOptions())
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{APIBase: cfg.StripeAPIBase, Logger: logger})
+	svc := billing.NewService(st, payments, notify.NewLocal(), billing.Options{
+		Catalog: cfg.Catalog, Access: billing.Access{PastDueAccess: cfg.PastDueAccess}, AutomaticTax: cfg.AutomaticTax,
+		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
+		RedirectAllowed: cfg.RedirectAllowed, Logger: logger,
+	})
+	handler := httpapi.New(httpapi.Deps{
+		Service: svc, Verifier: verifier, Logger: logger,
+		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,
+	})
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+	if listening != nil {
+		listening <- ln.Addr().String()
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	// A fresh context: ctx is already done, and the grace period starts now.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// newLogger returns the JSON logger; every record made with a request's
+// context carries its request id.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(httpapi.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+}
