@@ -82,6 +82,8 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, authoritative *Subsc
 
 func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritative *Subscription) (EventResult, error) {
 	switch {
+	case ev.Type == EventTrialWillEnd: // a reminder, not a state change: logged only
+		return EventResult{Outcome: OutcomeApplied}, nil
 	case ev.Subscription != nil:
 		sub := *ev.Subscription
 		if authoritative != nil {
@@ -107,8 +109,6 @@ func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritativ
 		return s.withOrg(ctx, tx, inv.OrgID, inv.CustomerID, func(org string) (EventOutcome, error) {
 			return s.applyInvoice(ctx, tx, ev, org)
 		})
-	case ev.Type == EventTrialWillEnd:
-		return EventResult{Outcome: OutcomeApplied}, nil
 	default:
 		return EventResult{Outcome: OutcomeIgnored}, nil
 	}

@@ -328,6 +328,17 @@ func TestHandleEvent(t *testing.T) {
 		}
 	})
 
+	t.Run("TrialWillEndIsOnlyLogged", func(t *testing.T) {
+		e := newSQLiteEnv(t)
+		e.ensureOrg(t, "org_a")
+		e.handle(t, subEvent("evt_1", billing.EventSubscriptionUpdated, "org_a", "sub_1", billing.StatusActive, t0.Add(time.Hour)))
+		// It carries the subscription as it was days before the trial ended.
+		e.handle(t, subEvent("evt_2", billing.EventTrialWillEnd, "org_a", "sub_1", billing.StatusTrialing, t0.Add(2*time.Hour)))
+		if got := e.entitlement(t, "org_a"); got.Status != billing.StatusActive {
+			t.Fatalf("status = %s, want active untouched", got.Status)
+		}
+	})
+
 	t.Run("OtherTypesAreRecorded", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		ev := billing.Event{ID: "evt_x", Type: "product.created", Created: t0}

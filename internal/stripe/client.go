@@ -31,6 +31,8 @@ type Options struct {
 type Client struct {
 	sc  *stripego.Client
 	log *slog.Logger
+	// key is kept only to scrub it from upstream error text.
+	key string
 }
 
 var _ billing.Payments = (*Client)(nil)
@@ -53,6 +55,7 @@ func New(secretKey string, opts Options) *Client {
 	return &Client{
 		sc:  stripego.NewClient(secretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(cfg))),
 		log: log,
+		key: secretKey,
 	}
 }
 
@@ -180,7 +183,15 @@ func (c *Client) Subscription(ctx context.Context, id string) (billing.Subscript
 	}
 	// Read the raw answer through the same shape as subscription events, so that
 	// a fetched subscription and an event's one map identically.
-	return decodeSubscription(sub.LastResponse.RawJSON)
+	var raw []byte
+	if sub.LastResponse != nil {
+		raw = sub.LastResponse.RawJSON
+	}
+	s, err := decodeSubscription(raw)
+	if err != nil {
+		return billing.Subscription{}, c.upstream(ctx, "read subscription", err)
+	}
+	return s, nil
 }
 
 func setIdempotencyKey(p *stripego.Params, key string) {

@@ -234,6 +234,14 @@ func TestClient_Subscription(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrUpstreamUnreadable", func(t *testing.T) {
+		c := fakeStripeClient(t, http.StatusOK, `{"object":"subscription"}`, nil)
+		_, err := c.Subscription(context.Background(), "sub_1")
+		if got := billing.ErrorCode(err); got != billing.EUpstream {
+			t.Fatalf("code = %q (err %v), want %s", got, err, billing.EUpstream)
+		}
+	})
+
 	t.Run("ErrNotFound", func(t *testing.T) {
 		c := fakeStripeClient(t, http.StatusNotFound, resourceMissing, nil)
 		_, err := c.Subscription(context.Background(), "sub_gone")
@@ -273,6 +281,8 @@ func TestClient_ErrUpstream(t *testing.T) {
 		"CardError": {http.StatusPaymentRequired, `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`},
 		"AuthError": {http.StatusUnauthorized, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****ilng"}}`},
 		"NotJSON":   {http.StatusBadGateway, `<html>Bad gateway</html>`},
+		// stripe-mock (and some proxies) echo the whole key back.
+		"EchoesKey": {http.StatusUnauthorized, `{"error":{"type":"invalid_request_error","message":"Authorization was 'Bearer ` + stripetest.TestKey + `'."}}`},
 	}
 	for callName, call := range calls {
 		for answerName, a := range answers {

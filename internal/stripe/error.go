@@ -37,8 +37,25 @@ func (c *Client) upstream(ctx context.Context, op string, err error) error {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	c.log.LogAttrs(ctx, slog.LevelWarn, "stripe request failed", attrs...)
-	return &billing.Error{Code: billing.EUpstream, Message: "Stripe request failed", Err: err}
+	return &billing.Error{Code: billing.EUpstream, Message: "Stripe request failed", Err: scrubbed{err, c.key}}
 }
+
+// scrubbed hides the secret key in an upstream error's text: Stripe masks keys
+// in its messages, but a proxy or stripe-mock may echo one whole, and the text
+// reaches logs.
+type scrubbed struct {
+	err error
+	key string
+}
+
+func (s scrubbed) Error() string {
+	if s.key == "" {
+		return s.err.Error()
+	}
+	return strings.ReplaceAll(s.err.Error(), s.key, "[redacted key]")
+}
+
+func (s scrubbed) Unwrap() error { return s.err }
 
 // isResourceMissing reports whether Stripe answered that the object does not exist.
 func isResourceMissing(err error) bool {
