@@ -597,3 +597,51 @@ func TestSendWebhook(t *testing.T) {
 			ent, ent.Checkout, out.String())
 	}
 }
+
+// TestRun_ShutdownReleasesLongPolls: on shutdown a held long-poll answers at
+// once with the current state, and run returns well within the grace period.
+func TestRun_ShutdownReleasesLongPolls(t *testing.T) {
+	port := freePort(t)
+	env := baseEnv(t, port)
+	env["STRIPE_API_BASE"] = stripetest.StartMock(t)
+	env["SHUTDOWN_TIMEOUT"] = "10s"
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"billingd"}, getenvFrom(env), logs, logs) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	client := newClient(t)
+	if err := waitForReady(ctx, client, base+"/healthz", done); err != nil {
+		t.Fatalf("not healthy: %v\n%s", err, logs)
+	}
+	s := secrets{WebhookSecret: env["STRIPE_WEBHOOK_SECRET"], JWTSecret: env["AUTH_JWT_SECRET"]}
+	polled := make(chan response, 1)
+	go func() {
+		resp, err := send(client, base, request{method: http.MethodGet, path: "/api/billing/entitlement?wait=20", token: userToken(t, s, newOrgID(t))})
+		if err != nil {
+			t.Errorf("long-poll: %v", err)
+		}
+		polled <- resp
+	}()
+	time.Sleep(longPollSettle)
+	stopped := time.Now()
+	cancel()
+	select {
+	case resp := <-polled:
+		if resp.status != http.StatusOK {
+			t.Fatalf("long-poll answered %d on shutdown, want 200 with the current state", resp.status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("long-poll still held 5 s after shutdown began")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v; logs:\n%s", err, logs)
+		}
+		t.Logf("run returned %v after shutdown began", time.Since(stopped))
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5 s of shutdown")
+	}
+}

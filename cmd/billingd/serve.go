@@ -68,6 +68,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for in-flight requests; long-polls answer at once instead
+	// of holding it for up to 25 s.
+	srv.RegisterOnShutdown(svc.Drain)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

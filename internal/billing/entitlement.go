@@ -116,7 +116,7 @@ func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
 
 // WaitEntitlement answers q once its version differs from since (or, with since
 // empty, from the version when the call began), once the checkout is ready, or
-// when wait has passed or ctx ends — whichever comes first. It never fails
+// when wait has passed, ctx ends or the service drains — whichever comes first. It never fails
 // because of the timeout: the caller gets the current state.
 func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration) (EntitlementView, error) {
 	// Subscribe before reading, so that a write between the read and the wait
@@ -141,6 +141,8 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 		case <-timer.C:
 			return v, nil
 		case <-ctx.Done():
+			return v, nil
+		case <-s.draining:
 			return v, nil
 		}
 	}

@@ -89,6 +89,31 @@ func TestEntitlement(t *testing.T) {
 		}
 	})
 
+	t.Run("DrainReleasesWaiters", func(t *testing.T) {
+		e := newSQLiteEnv(t)
+		done := make(chan time.Time, 1)
+		go func() {
+			_, _ = e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second)
+			done <- time.Now()
+		}()
+		waitForWaiters(t, e, 1)
+		drained := time.Now()
+		e.svc.Drain()
+		select {
+		case at := <-done:
+			if lag := at.Sub(drained); lag > time.Second {
+				t.Fatalf("released %v after Drain", lag)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a waiter was still held 5 s after Drain")
+		}
+		// Later polls do not wait at all.
+		start := time.Now()
+		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second); err != nil || time.Since(start) > time.Second {
+			t.Fatalf("wait after Drain took %v (err %v), want at once", time.Since(start), err)
+		}
+	})
+
 	t.Run("WaitReturnsAtOnceWhenTagIsStale", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		start := time.Now()

@@ -52,6 +52,8 @@ type Store interface {
 	// RecordEvent stores an event receipt, or returns ErrDuplicateEvent if the
 	// event id is already stored (including by a concurrent transaction).
 	RecordEvent(ctx context.Context, ev EventRecord) error
+	// SetEventOutcome records the org and outcome of a recorded event.
+	SetEventOutcome(ctx context.Context, id, orgID string, outcome EventOutcome) error
 	// SavePayment inserts or replaces a payment by invoice id.
 	SavePayment(ctx context.Context, p Payment) error
 	// Payment returns the payment of an invoice, or ErrNotFound.

@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -34,6 +35,9 @@ type Service struct {
 
 	prices   *priceCache
 	orgLocks keyedMutex
+
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // NewService returns a Service over its ports.
@@ -65,8 +69,13 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		log:      opts.Logger,
 		now:      opts.Now,
 		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
+		draining: make(chan struct{}),
 	}
 }
+
+// Drain makes every long-poll, held now or later, answer at once with the
+// current state: the process is shutting down and must not wait out the polls.
+func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // Catalog returns the plan catalog in use.
 func (s *Service) Catalog() *Catalog { return s.opts.Catalog }

@@ -68,14 +68,16 @@ func (s *Service) logOutcome(ctx context.Context, ev Event, res EventResult) {
 func (s *Service) applyEvent(ctx context.Context, ev Event, authoritative *Subscription) (EventResult, error) {
 	var res EventResult
 	err := s.store.InTx(ctx, func(tx Store) error {
-		var err error
-		res, err = s.dispatch(ctx, tx, ev, authoritative)
+		// Record first: a redelivery stops here, before any work or Stripe call,
+		// and a concurrent one waits on this row until we commit.
+		err := tx.RecordEvent(ctx, EventRecord{ID: ev.ID, Type: ev.Type, Created: ev.Created, ReceivedAt: s.now()})
 		if err != nil {
 			return err
 		}
-		return tx.RecordEvent(ctx, EventRecord{
-			ID: ev.ID, Type: ev.Type, Created: ev.Created, ReceivedAt: s.now(), OrgID: res.OrgID, Outcome: res.Outcome,
-		})
+		if res, err = s.dispatch(ctx, tx, ev, authoritative); err != nil {
+			return err
+		}
+		return tx.SetEventOutcome(ctx, ev.ID, res.OrgID, res.Outcome)
 	})
 	return res, err
 }

@@ -164,6 +164,22 @@ func TestHandleEvent(t *testing.T) {
 		})
 	})
 
+	t.Run("RedeliveryNeverCallsStripe", func(t *testing.T) {
+		e := newSQLiteEnv(t)
+		e.ensureOrg(t, "org_a")
+		ev := subEvent("evt_1", billing.EventSubscriptionCreated, "org_a", "sub_1", billing.StatusActive, t0)
+		e.handle(t, ev)
+		e.payments.ResetCalls()
+		// Stripe is down: a redelivery must still be acknowledged as a duplicate.
+		e.payments.Fail = &billing.Error{Code: billing.EUpstream, Message: "Stripe request failed"}
+		if res := e.handle(t, ev); !res.Duplicate() {
+			t.Fatalf("outcome = %s, want duplicate", res.Outcome)
+		}
+		if calls := e.payments.Calls(); len(calls) != 0 {
+			t.Fatalf("redelivery called Stripe: %v", calls)
+		}
+	})
+
 	t.Run("EqualTimestampsFetchStripe", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		e.ensureOrg(t, "org_a")

@@ -54,3 +54,16 @@ func (s *Store) RecordEvent(ctx context.Context, ev billing.EventRecord) error {
 	}
 	return nil
 }
+
+// SetEventOutcome records what applying an event did, once it is known.
+func (s *Store) SetEventOutcome(ctx context.Context, id, orgID string, outcome billing.EventOutcome) error {
+	res := s.db.WithContext(ctx).Model(&stripeEventRow{}).Where("id = ?", id).
+		Updates(map[string]any{"org_id": orgID, "outcome": string(outcome)})
+	if res.Error != nil {
+		return dbError("set event outcome", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("store: set outcome of event %s: %w", id, billing.ErrNotFound)
+	}
+	return nil
+}
