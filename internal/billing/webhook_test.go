@@ -344,6 +344,59 @@ func TestHandleEvent(t *testing.T) {
 		}
 	})
 
+	t.Run("PausedIsFreeAndResumedGrantsAgain", func(t *testing.T) {
+		e := newSQLiteEnv(t)
+		e.ensureOrg(t, "org_a")
+		e.handle(t, subEvent("evt_1", billing.EventSubscriptionCreated, "org_a", "sub_1", billing.StatusActive, t0))
+		e.handle(t, subEvent("evt_2", billing.EventSubscriptionPaused, "org_a", "sub_1", billing.StatusPaused, t0.Add(time.Second)))
+		if got := e.entitlement(t, "org_a"); got.Plan != billing.FreePlan || got.Status != billing.StatusPaused {
+			t.Fatalf("paused: %s/%s, want free/paused", got.Plan, got.Status)
+		}
+		e.handle(t, subEvent("evt_3", billing.EventSubscriptionResumed, "org_a", "sub_1", billing.StatusActive, t0.Add(2*time.Second)))
+		if got := e.entitlement(t, "org_a"); got.Plan != "pro" || got.Status != billing.StatusActive {
+			t.Fatalf("resumed: %s/%s, want pro/active", got.Plan, got.Status)
+		}
+	})
+
+	t.Run("EveryCheckoutAndInvoiceTypeApplies", func(t *testing.T) {
+		cases := []struct {
+			typ        string
+			wantStatus billing.CheckoutStatus
+		}{
+			{billing.EventCheckoutCompleted, billing.CheckoutComplete},
+			{billing.EventCheckoutAsyncSucceeded, billing.CheckoutComplete},
+			{billing.EventCheckoutAsyncFailed, billing.CheckoutComplete},
+			{billing.EventCheckoutExpired, billing.CheckoutExpired},
+		}
+		for _, tc := range cases {
+			t.Run(tc.typ, func(t *testing.T) {
+				e := newSQLiteEnv(t)
+				e.ensureOrg(t, "org_a")
+				ev := billing.Event{ID: "evt_" + tc.typ, Type: tc.typ, Created: t0, Checkout: &billing.CheckoutObject{ID: "cs_1", OrgID: "org_a"}}
+				if r := e.handle(t, ev); r.Outcome != billing.OutcomeApplied {
+					t.Fatalf("outcome = %s, want applied", r.Outcome)
+				}
+				cs, err := e.store.CheckoutSession(context.Background(), "cs_1")
+				if err != nil || cs.Status != tc.wantStatus || cs.OrgID != "org_a" {
+					t.Fatalf("session = %+v, %v; want %s for org_a", cs, err, tc.wantStatus)
+				}
+			})
+		}
+		for _, typ := range []string{billing.EventInvoicePaid, billing.EventInvoicePaymentSucceeded, billing.EventInvoicePaymentFailed} {
+			t.Run(typ, func(t *testing.T) {
+				e := newSQLiteEnv(t)
+				e.ensureOrg(t, "org_a")
+				ev := billing.Event{ID: "evt_" + typ, Type: typ, Created: t0, Invoice: &billing.InvoiceObject{ID: "in_1", OrgID: "org_a", AmountDue: 1500, Currency: "usd", Status: "paid"}}
+				if r := e.handle(t, ev); r.Outcome != billing.OutcomeApplied {
+					t.Fatalf("outcome = %s, want applied", r.Outcome)
+				}
+				if _, err := e.store.Payment(context.Background(), "in_1"); err != nil {
+					t.Fatalf("payment not stored: %v", err)
+				}
+			})
+		}
+	})
+
 	t.Run("TrialWillEndIsOnlyLogged", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		e.ensureOrg(t, "org_a")
