@@ -532,9 +532,10 @@ var swaggerSpec = []string{
 	"PVq8ul3TAtvB58qkPCRlDYVWPGsD6wuFGebc1voIHwvpIRDgcIipWWi2Sap2LNffkrSgU/G76j9xAcnr",
 	"L18cehESCqYMZ7ljWwxahgyTQqM46lY9+90XtmDfmP1ugqcu4nET+iauxzBqFVXOz8opFGwk5o///Ps/",
 	"4tvdPy5C02Vos1yM/6b3lv2LsuH1ls0XzoSv6cRbYwBds+GU6aq/0PWE2fXpuCleqZrVWGo06Q/F6sTJ",
-	"f2NKvP7+qB/IQr8QNlhrL1PktwhsoVG3ZiCDPSTzuDjPYnvih48kyRSxBDWzF9qibVvv8bOt1MdDdEgH",
-	"XreesX+fkUMw1T1Qnwm28VBrrn8ByKzGKyspIxeXP2S3a/Fd2PrqvOdKDlBXVcLgS0ksMR/W5qj5l/uP",
-	"9/8bAAD//w==",
+	"f2NKvP7+qB/IQn9vUvhlbvR3hD8gpkHmGf1jkyhGKvuiPooXBSKdWkNyxYMzwwy/Rf+0DRycdLrMwuIr",
+	"AuC01ltaXSxZNBGur8RbqmcUgGf2RCnSrtlCC3TN9QRPQ45ncZ7Fxs8PH8lGUCwYDJi9Khht20qan22l",
+	"8yDE3cThul+K/ZuiHDasbtj6HLuNNFtzyxYg4mokuJKMcxmPhzxiLXIOW1+d91zJAeqq/hpQCik85sPa",
+	"HDXPff/x/n8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
