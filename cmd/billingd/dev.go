@@ -67,8 +67,12 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func printDevBanner(w io.Writer, env func(string) string, addr string) error {
+	orgClaim := env("AUTH_ORG_CLAIM")
+	if orgClaim == "" {
+		orgClaim = auth.DefaultOrgClaim
+	}
 	token, err := auth.SignHS256([]byte(env("AUTH_JWT_SECRET")), map[string]any{
-		"sub": devUser, env2("AUTH_ORG_CLAIM", "org_id", env): devOrg, "email": devEmail,
+		"sub": devUser, orgClaim: devOrg, "email": devEmail,
 		"iat": time.Now().Unix(), "exp": time.Now().Add(24 * time.Hour).Unix(),
 	})
 	if err != nil {
@@ -102,13 +106,6 @@ func printDevBanner(w io.Writer, env func(string) string, addr string) error {
 	}
 	_, err = fmt.Fprintln(w, strings.Join(lines, "\n"))
 	return err
-}
-
-func env2(key, fallback string, env func(string) string) string {
-	if v := env(key); v != "" {
-		return v
-	}
-	return fallback
 }
 
 func randomHex(n int) string {

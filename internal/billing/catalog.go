@@ -118,18 +118,6 @@ func (c *Catalog) ByLookupKey(key string) (Plan, Interval, bool) {
 	return Plan{}, "", false
 }
 
-// LookupKeys returns every lookup key of the catalog, sorted.
-func (c *Catalog) LookupKeys() []string {
-	var keys []string
-	for _, p := range c.plans {
-		for _, k := range p.LookupKeys {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // WithTrialDays returns a copy of c in which every plan has the given trial days;
 // it implements CHECKOUT_TRIAL_DAYS.
 func (c *Catalog) WithTrialDays(days int) *Catalog {

@@ -130,10 +130,11 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 		if err != nil {
 			return v, err
 		}
+		version := v.Version()
 		if since == "" {
-			since = v.Version()
+			since = version
 		}
-		if v.Version() != since || (v.Checkout != nil && v.Checkout.Ready) {
+		if version != since || (v.Checkout != nil && v.Checkout.Ready) {
 			return v, nil
 		}
 		select {

@@ -77,9 +77,6 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 // current state: the process is shutting down and must not wait out the polls.
 func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
-// Catalog returns the plan catalog in use.
-func (s *Service) Catalog() *Catalog { return s.opts.Catalog }
-
 // Ready reports whether the service can serve: its database answers.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {

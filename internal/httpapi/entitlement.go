@@ -42,8 +42,9 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 	if err != nil {
 		return nil, err
 	}
-	tag := `"` + v.Version() + `"`
-	if wait == 0 && matchesETag(known, v.Version()) {
+	version := v.Version()
+	tag := `"` + version + `"`
+	if wait == 0 && matchesETag(known, version) {
 		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: tag}}, nil
 	}
 	return api.GetEntitlement200JSONResponse{
