@@ -25,6 +25,9 @@ var errNeedsAuthoritative = errors.New("billing: equal event time, authoritative
 // so a redelivery — even a concurrent one — has no second effect and reports
 // OutcomeDuplicate. Any error means nothing was written and Stripe should retry.
 func (s *Service) HandleEvent(ctx context.Context, ev Event) (EventResult, error) {
+	if err := s.learnPrice(ctx, ev.Subscription); err != nil {
+		return EventResult{Outcome: OutcomeFailed}, err
+	}
 	res, err := s.applyEvent(ctx, ev, nil)
 	if errors.Is(err, errNeedsAuthoritative) {
 		var fetched Subscription
@@ -169,6 +172,28 @@ func (s *Service) applySubscription(ctx context.Context, tx Store, ev Event, sub
 		return "", err
 	}
 	return OutcomeApplied, nil
+}
+
+// learnPrice makes sure a subscription whose price carries no lookup key can
+// still be mapped by price id, even when this process has not resolved the
+// catalog yet (after a restart). It runs before the transaction, so no Stripe
+// call holds a database lock; a failure makes Stripe retry rather than write an
+// entitlement without its plan.
+func (s *Service) learnPrice(ctx context.Context, sub *Subscription) error {
+	if sub == nil || sub.LookupKey != "" || sub.PriceID == "" {
+		return nil
+	}
+	if _, ok := s.prices.lookupKeyOf(sub.PriceID); ok {
+		return nil
+	}
+	for _, plan := range s.opts.Catalog.Plans() {
+		for _, key := range plan.LookupKeys {
+			if _, err := s.prices.resolve(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // planOf maps a subscription to a catalog plan by its price's lookup key, else

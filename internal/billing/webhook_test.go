@@ -241,6 +241,25 @@ func TestHandleEvent(t *testing.T) {
 		}
 	})
 
+	t.Run("PlanByPriceIDWhenPriceHasNoLookupKey", func(t *testing.T) {
+		e := newSQLiteEnv(t) // a fresh process: nothing resolved yet
+		e.ensureOrg(t, "org_a")
+		ev := subEvent("evt_1", billing.EventSubscriptionCreated, "org_a", "sub_1", billing.StatusActive, t0)
+		ev.Subscription.LookupKey, ev.Subscription.PriceID = "", "price_team_yearly"
+		e.handle(t, ev)
+		if got := e.entitlement(t, "org_a"); got.Plan != "team" {
+			t.Fatalf("plan = %s, want team (by the catalog's price id)", got.Plan)
+		}
+		// The prices are now known: a later event costs no Stripe call.
+		e.payments.ResetCalls()
+		next := subEvent("evt_2", billing.EventSubscriptionUpdated, "org_a", "sub_1", billing.StatusPastDue, t0.Add(time.Second))
+		next.Subscription.LookupKey, next.Subscription.PriceID = "", "price_team_yearly"
+		e.handle(t, next)
+		if calls := e.payments.Calls(); len(calls) != 0 {
+			t.Fatalf("stripe calls = %v, want none once the prices are known", calls)
+		}
+	})
+
 	t.Run("PastDueWithoutGraceIsFree", func(t *testing.T) {
 		e := newSQLiteEnv(t, func(o *billing.Options) { o.Access.PastDueAccess = false })
 		e.ensureOrg(t, "org_a")
