@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,7 +29,14 @@ import (
 // main does, against stripe-mock and a real database, and talks to it over
 // HTTP only. Every response is validated against openapi.yaml.
 
-func TestMain(m *testing.M) { stripetest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childProcessEnv) == "1" {
+		// This test binary was started by startProcess to be billingd itself.
+		main()
+		os.Exit(0)
+	}
+	stripetest.Main(m)
+}
 
 // Bounds of the suite.
 const (
@@ -61,6 +69,7 @@ func baseEnv(t *testing.T, port int) map[string]string {
 		"APP_URL":               "https://app.example.com",
 		"LOG_LEVEL":             "warn",
 		"SHUTDOWN_TIMEOUT":      "5s",
+		"SHUTDOWN_DELAY":        "0s",
 	}
 }
 

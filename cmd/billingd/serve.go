@@ -16,6 +16,7 @@ import (
 	"github.com/billingd/billingd/internal/config"
 	"github.com/billingd/billingd/internal/httpapi"
 	"github.com/billingd/billingd/internal/notify"
+	"github.com/billingd/billingd/internal/notify/pgnotify"
 	"github.com/billingd/billingd/internal/store"
 	"github.com/billingd/billingd/internal/stripe"
 )
@@ -48,8 +49,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	notifier, closeNotifier, err := newNotifier(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeNotifier()
 	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{APIBase: cfg.StripeAPIBase, Logger: logger})
-	svc := billing.NewService(st, payments, notify.NewLocal(), billing.Options{
+	svc := billing.NewService(st, payments, notifier, billing.Options{
 		Catalog: cfg.Catalog, Access: billing.Access{PastDueAccess: cfg.PastDueAccess}, AutomaticTax: cfg.AutomaticTax,
 		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
 		RedirectAllowed: cfg.RedirectAllowed, Logger: logger,
@@ -91,6 +97,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newNotifier returns what wakes long-polls: across replicas through
+// PostgreSQL's LISTEN/NOTIFY, or in-process for SQLite (one process's file).
+func newNotifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (billing.Notifier, func(), error) {
+	local := notify.NewLocal()
+	if driver, _ := cfg.Database(); driver != "postgres" {
+		return local, func() {}, nil
+	}
+	n, err := pgnotify.Start(ctx, cfg.DatabaseURL, local, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notifications: %w", err)
+	}
+	return n, n.Close, nil
 }
 
 // newLogger returns the JSON logger; every record made with a request's

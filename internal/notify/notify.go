@@ -46,7 +46,22 @@ func (l *Local) Subscribe(orgID string) (<-chan struct{}, func()) {
 func (l *Local) Notify(_ context.Context, orgID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for ch := range l.subs[orgID] {
+	wake(l.subs[orgID])
+}
+
+// NotifyAll wakes every subscriber of every org: used when notifications may
+// have been missed, so that each waiter re-reads its state.
+func (l *Local) NotifyAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, subs := range l.subs {
+		wake(subs)
+	}
+}
+
+// wake signals each channel; one already signalled stays so (notifications coalesce).
+func wake(subs map[chan struct{}]struct{}) {
+	for ch := range subs {
 		select {
 		case ch <- struct{}{}:
 		default:

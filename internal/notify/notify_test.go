@@ -55,3 +55,19 @@ func TestLocal(t *testing.T) {
 		}
 	})
 }
+
+func TestLocal_NotifyAllWakesEveryOrg(t *testing.T) {
+	l := NewLocal()
+	a, stopA := l.Subscribe("org_a")
+	defer stopA()
+	b, stopB := l.Subscribe("org_b")
+	defer stopB()
+	l.NotifyAll()
+	for name, ch := range map[string]<-chan struct{}{"org_a": a, "org_b": b} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("subscriber of %s was not woken", name)
+		}
+	}
+}

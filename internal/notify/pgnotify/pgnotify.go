@@ -1,0 +1,174 @@
+// Package pgnotify carries entitlement wake-ups between replicas that share one
+// PostgreSQL database, with LISTEN/NOTIFY. It owns one listening connection and
+// a small pool for sending; it knows nothing of HTTP, GORM or Stripe.
+package pgnotify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/notify"
+)
+
+// Channel is the PostgreSQL notification channel every replica listens on.
+const Channel = "billingd_entitlement"
+
+// Reconnect backoff of the listening connection.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// senderPoolSize bounds the connections used to send notifications; a send is
+// one short statement, so a few connections keep up with any webhook rate.
+const senderPoolSize = 4
+
+// Notifier is billing.Notifier across replicas: Notify wakes this replica's
+// waiters at once and tells every other replica through PostgreSQL.
+type Notifier struct {
+	local   *notify.Local
+	senders *pgxpool.Pool
+	url     string
+	log     *slog.Logger
+	// replica tags this process's notifications, so that it skips its own echo
+	// (its waiters were already woken locally).
+	replica string
+
+	listening atomic.Bool
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ billing.Notifier = (*Notifier)(nil)
+
+// Start connects to databaseURL, begins listening and returns the Notifier. It
+// fails when the first connection fails; later losses of the listening
+// connection are retried in the background, and every local waiter is woken on
+// reconnect because notifications sent during the gap are lost.
+func Start(ctx context.Context, databaseURL string, local *notify.Local, logger *slog.Logger) (*Notifier, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, errors.New("pgnotify: cannot parse the database URL") // the URL may hold a password
+	}
+	cfg.MaxConns = senderPoolSize
+	senders, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgnotify: %w", err)
+	}
+	n := &Notifier{local: local, senders: senders, url: databaseURL, log: logger, replica: newReplicaID(), done: make(chan struct{})}
+	conn, err := n.listen(ctx)
+	if err != nil {
+		senders.Close()
+		return nil, err
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	go n.run(loopCtx, conn)
+	return n, nil
+}
+
+// Subscribe implements billing.Notifier.
+func (n *Notifier) Subscribe(orgID string) (<-chan struct{}, func()) { return n.local.Subscribe(orgID) }
+
+// Notify wakes orgID's waiters here at once and on every other replica through
+// PostgreSQL. A failed send is logged, not returned: the write it announces is
+// committed, and the other replicas' polls still answer when their wait ends.
+func (n *Notifier) Notify(ctx context.Context, orgID string) {
+	n.local.Notify(ctx, orgID)
+	if _, err := n.senders.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, n.replica+" "+orgID); err != nil {
+		n.log.WarnContext(ctx, "cross-replica notify failed", "org_id", orgID, "err", err)
+	}
+}
+
+// Listening reports whether the listening connection is up.
+func (n *Notifier) Listening() bool { return n.listening.Load() }
+
+// Close stops listening and closes the connections.
+func (n *Notifier) Close() {
+	n.closeOnce.Do(func() {
+		n.stop()
+		<-n.done
+		n.senders.Close()
+	})
+}
+
+func (n *Notifier) listen(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, n.url)
+	if err != nil {
+		return nil, fmt.Errorf("pgnotify: connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("pgnotify: listen: %w", err)
+	}
+	n.listening.Store(true)
+	return conn, nil
+}
+
+// run delivers notifications until ctx ends, reconnecting when the connection drops.
+func (n *Notifier) run(ctx context.Context, conn *pgx.Conn) {
+	defer close(n.done)
+	backoff := minBackoff
+	for {
+		err := n.receive(ctx, conn)
+		n.listening.Store(false)
+		_ = conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Warn("lost the notification connection; reconnecting", "err", err)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			if conn, err = n.listen(ctx); err == nil {
+				break
+			}
+			backoff = min(2*backoff, maxBackoff)
+			n.log.Warn("reconnecting the notification connection failed", "err", err, "retry_in", backoff)
+		}
+		backoff = minBackoff
+		n.log.Info("notification connection restored")
+		// Whatever was sent while we were away is lost: every waiter re-reads.
+		n.local.NotifyAll()
+	}
+}
+
+// receive hands each notification from another replica to the local waiters.
+func (n *Notifier) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		msg, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		replica, orgID, ok := strings.Cut(msg.Payload, " ")
+		if !ok || replica == n.replica {
+			continue
+		}
+		n.local.Notify(ctx, orgID)
+	}
+}
+
+func newReplicaID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,119 @@
+package pgnotify_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/billingd/billingd/internal/notify"
+	"github.com/billingd/billingd/internal/notify/pgnotify"
+	"github.com/billingd/billingd/internal/store/storetest"
+)
+
+// crossReplicaBudget is the wake-up latency SPEC promises across replicas.
+const crossReplicaBudget = 100 * time.Millisecond
+
+func startNotifier(t *testing.T, databaseURL string) *pgnotify.Notifier {
+	t.Helper()
+	n, err := pgnotify.Start(context.Background(), databaseURL, notify.NewLocal(), nil)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+func expectWake(t *testing.T, ch <-chan struct{}, within time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-ch:
+		return time.Since(start)
+	case <-time.After(within):
+		t.Fatalf("%s: not woken within %v", what, within)
+		return 0
+	}
+}
+
+func expectNoWake(t *testing.T, ch <-chan struct{}, during time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("%s: woken, want no wake-up", what)
+	case <-time.After(during):
+	}
+}
+
+func TestNotifier(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	a := startNotifier(t, url)
+	b := startNotifier(t, url)
+	ctx := context.Background()
+
+	t.Run("WriteOnOneReplicaWakesTheOtherWithin100ms", func(t *testing.T) {
+		wake, stop := b.Subscribe("org_cross")
+		defer stop()
+		other, stopOther := b.Subscribe("org_other")
+		defer stopOther()
+		for i := range 20 {
+			start := time.Now()
+			a.Notify(ctx, "org_cross")
+			expectWake(t, wake, crossReplicaBudget, "subscriber on the other replica")
+			if i == 0 {
+				t.Logf("cross-replica wake-up: %v", time.Since(start))
+			}
+		}
+		expectNoWake(t, other, 50*time.Millisecond, "subscriber of another org")
+	})
+
+	t.Run("OwnNotifyWakesLocallyOnceWithoutWaitingForTheEcho", func(t *testing.T) {
+		wake, stop := a.Subscribe("org_local")
+		defer stop()
+		a.Notify(ctx, "org_local")
+		select {
+		case <-wake:
+		default:
+			t.Fatal("the local subscriber was not woken before Notify returned")
+		}
+		// The replica's own notification comes back from PostgreSQL; it is
+		// skipped, so the waiter does not re-read for nothing.
+		expectNoWake(t, wake, 100*time.Millisecond, "echo of the replica's own notification")
+	})
+
+	t.Run("LostListenerReconnectsAndWakesEveryWaiter", func(t *testing.T) {
+		wake, stop := b.Subscribe("org_reconnect")
+		defer stop()
+		terminateListeners(t, url)
+		// Anything sent while b was away is lost, so b wakes all its waiters
+		// once it listens again.
+		expectWake(t, wake, 5*time.Second, "waiter after the listener reconnected")
+		if !b.Listening() {
+			t.Fatal("Listening() = false after the reconnect")
+		}
+		a.Notify(ctx, "org_reconnect")
+		expectWake(t, wake, crossReplicaBudget, "subscriber after the reconnect")
+	})
+}
+
+// terminateListeners kills every connection of the database that is waiting on
+// LISTEN, as a failover or network cut would.
+func terminateListeners(t *testing.T, url string) {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var killed int
+	err = db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`).Scan(&killed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("found no listening connection to terminate")
+	}
+}
