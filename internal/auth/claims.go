@@ -16,7 +16,7 @@ func principalFrom(claims jwt.MapClaims, orgClaim string) (Principal, error) {
 	for _, c := range []struct {
 		name string
 		dst  *string
-	}{{"sub", &p.Subject}, {orgClaim, &p.OrgID}, {"email", &p.Email}, {"org_role", &p.OrgRole}} {
+	}{{"iss", &p.Issuer}, {"sub", &p.Subject}, {orgClaim, &p.OrgID}, {"email", &p.Email}, {"org_role", &p.OrgRole}} {
 		if *c.dst, err = stringClaim(claims, c.name); err != nil {
 			return Principal{}, err
 		}

@@ -7,6 +7,7 @@ const ScopeBillingRead = "billing:read"
 
 // Principal is the verified caller.
 type Principal struct {
+	Issuer  string // iss, optional: who vouches for Subject
 	Subject string // sub: the user id, or the client id of a service
 	// OrgID is the value of the configured org claim; "" when the token has
 	// none (service tokens), which is not an authentication failure.

@@ -39,21 +39,33 @@ type Config struct {
 	PastDueAccess bool // PAST_DUE_ACCESS
 	AutomaticTax  bool // AUTOMATIC_TAX
 
+	// CheckoutRateLimit caps checkout creations per org. CHECKOUT_RATE_LIMIT.
+	CheckoutRateLimit RateLimit
+	// PollRateLimit caps entitlement reads per client (token issuer and
+	// subject, else remote IP). POLL_RATE_LIMIT.
+	PollRateLimit RateLimit
+
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long a graceful shutdown may take
-	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn or error
+	// ShutdownDelay is how long /readyz reports 503 after SIGTERM before the
+	// server stops accepting, so load balancers stop routing first. SHUTDOWN_DELAY.
+	ShutdownDelay time.Duration
+	LogLevel      slog.Level // LOG_LEVEL: debug, info, warn or error
 }
 
 // defaults is the one place default values live. ALLOWED_REDIRECT_ORIGINS is
 // absent on purpose: it defaults to the origin of APP_URL.
 var defaults = map[string]string{
-	"PORT":             "8080",
-	"DATABASE_URL":     "sqlite:billing.db",
-	"APP_URL":          "http://localhost:3000",
-	"AUTH_ORG_CLAIM":   auth.DefaultOrgClaim,
-	"PAST_DUE_ACCESS":  "true",
-	"AUTOMATIC_TAX":    "false",
-	"SHUTDOWN_TIMEOUT": "30s",
-	"LOG_LEVEL":        "info",
+	"PORT":                "8080",
+	"DATABASE_URL":        "sqlite:billing.db",
+	"APP_URL":             "http://localhost:3000",
+	"AUTH_ORG_CLAIM":      auth.DefaultOrgClaim,
+	"PAST_DUE_ACCESS":     "true",
+	"AUTOMATIC_TAX":       "false",
+	"CHECKOUT_RATE_LIMIT": "10/1m",
+	"POLL_RATE_LIMIT":     "600/1m",
+	"SHUTDOWN_TIMEOUT":    "30s",
+	"SHUTDOWN_DELAY":      "5s",
+	"LOG_LEVEL":           "info",
 }
 
 // Load reads the configuration through getenv (os.Getenv when nil) and
@@ -85,7 +97,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.CheckoutTrialDays = e.optionalInteger("CHECKOUT_TRIAL_DAYS", trialDaysProblem)
 	c.PastDueAccess = e.boolean("PAST_DUE_ACCESS")
 	c.AutomaticTax = e.boolean("AUTOMATIC_TAX")
+	c.CheckoutRateLimit = e.rateLimit("CHECKOUT_RATE_LIMIT")
+	c.PollRateLimit = e.rateLimit("POLL_RATE_LIMIT")
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
+	c.ShutdownDelay = e.duration("SHUTDOWN_DELAY")
 	c.LogLevel = e.logLevel("LOG_LEVEL")
 	if e.err != nil {
 		return Config{}, e.err

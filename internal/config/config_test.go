@@ -65,7 +65,10 @@ func TestLoadDefaults(t *testing.T) {
 		{"catalog team trial", trialDays(t, c, "team"), 0},
 		{"PAST_DUE_ACCESS", c.PastDueAccess, true},
 		{"AUTOMATIC_TAX", c.AutomaticTax, false},
+		{"CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit, config.RateLimit{Count: 10, Per: time.Minute}},
+		{"POLL_RATE_LIMIT", c.PollRateLimit, config.RateLimit{Count: 600, Per: time.Minute}},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
+		{"SHUTDOWN_DELAY", c.ShutdownDelay, 5 * time.Second},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelInfo},
 	}
 	assertFields(t, checks)
@@ -110,7 +113,10 @@ func TestLoadValues(t *testing.T) {
 		"CHECKOUT_TRIAL_DAYS":      "7",
 		"PAST_DUE_ACCESS":          "0",
 		"AUTOMATIC_TAX":            "TRUE",
+		"CHECKOUT_RATE_LIMIT":      "5/1s",
+		"POLL_RATE_LIMIT":          "off",
 		"SHUTDOWN_TIMEOUT":         "5s",
+		"SHUTDOWN_DELAY":           "0s",
 		"LOG_LEVEL":                "DEBUG",
 	})
 	checks := []field{
@@ -128,7 +134,10 @@ func TestLoadValues(t *testing.T) {
 		{"catalog team trial", trialDays(t, c, "team"), 7},
 		{"PAST_DUE_ACCESS", c.PastDueAccess, false},
 		{"AUTOMATIC_TAX", c.AutomaticTax, true},
+		{"CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit, config.RateLimit{Count: 5, Per: time.Second}},
+		{"POLL_RATE_LIMIT", c.PollRateLimit, config.RateLimit{}},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 5 * time.Second},
+		{"SHUTDOWN_DELAY", c.ShutdownDelay, time.Duration(0)},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
 	}
 	assertFields(t, checks)
@@ -168,6 +177,17 @@ func TestLoadErrors(t *testing.T) {
 		{"AutomaticTax", map[string]string{"AUTOMATIC_TAX": "on"}, `config: AUTOMATIC_TAX must be true, false, 1 or 0, got "on"`},
 		{"ShutdownTimeoutSyntax", map[string]string{"SHUTDOWN_TIMEOUT": "30"}, `config: SHUTDOWN_TIMEOUT must be a Go duration such as 30s or 1m, got "30"`},
 		{"ShutdownTimeoutNegative", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, `config: SHUTDOWN_TIMEOUT must be positive, got -1s`},
+		{"CheckoutRateLimitNoPeriod", map[string]string{"CHECKOUT_RATE_LIMIT": "10"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "10"`},
+		{"CheckoutRateLimitBadDuration", map[string]string{"CHECKOUT_RATE_LIMIT": "10/minute"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "10/minute"`},
+		{"CheckoutRateLimitZeroCount", map[string]string{"CHECKOUT_RATE_LIMIT": "0/1m"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "0/1m"`},
+		{"CheckoutRateLimitNegativeCount", map[string]string{"CHECKOUT_RATE_LIMIT": "-1/1m"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "-1/1m"`},
+		{"CheckoutRateLimitZeroPeriod", map[string]string{"CHECKOUT_RATE_LIMIT": "10/0s"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "10/0s"`},
+		{"PollRateLimitNotNumber", map[string]string{"POLL_RATE_LIMIT": "many/1m"}, `config: POLL_RATE_LIMIT ` + rateLimitRule + `, got "many/1m"`},
+		{"PollRateLimitNegativePeriod", map[string]string{"POLL_RATE_LIMIT": "5/-1s"}, `config: POLL_RATE_LIMIT ` + rateLimitRule + `, got "5/-1s"`},
+		{"ShutdownDelaySyntax", map[string]string{"SHUTDOWN_DELAY": "5"}, `config: SHUTDOWN_DELAY must be a Go duration such as 30s or 1m, got "5"`},
+		{"ShutdownDelayNegative", map[string]string{"SHUTDOWN_DELAY": "-1s"}, `config: SHUTDOWN_DELAY must not be negative, got -1s`},
+		{"ShutdownDelayNotShorter", map[string]string{"SHUTDOWN_DELAY": "30s"}, `config: SHUTDOWN_DELAY must be shorter than SHUTDOWN_TIMEOUT (30s), got 30s`},
+		{"ShutdownDelayLonger", map[string]string{"SHUTDOWN_TIMEOUT": "10s", "SHUTDOWN_DELAY": "1m"}, `config: SHUTDOWN_DELAY must be shorter than SHUTDOWN_TIMEOUT (10s), got 1m0s`},
 		{"LogLevel", map[string]string{"LOG_LEVEL": "verbose"}, `config: LOG_LEVEL must be debug, info, warn or error, got "verbose"`},
 		{"PlansFileExtension", map[string]string{"PLANS_FILE": "plans.toml"}, `config: PLANS_FILE "plans.toml": must end in .yaml, .yml or .json, not ".toml"`},
 		{"PlansFileMissing", map[string]string{"PLANS_FILE": "/nonexistent/plans.yaml"}, `config: PLANS_FILE "/nonexistent/plans.yaml": no such file or directory`},

@@ -82,6 +82,14 @@ func (e *env) duration(name string) time.Duration {
 	return d
 }
 
+func (e *env) rateLimit(name string) RateLimit {
+	r, err := ParseRateLimit(e.str(name))
+	if err != nil {
+		e.fail(problem(name, "%v", err))
+	}
+	return r
+}
+
 var logLevels = map[string]slog.Level{
 	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
 }

@@ -58,7 +58,10 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("CHECKOUT_TRIAL_DAYS", trialDays),
 		slog.Bool("PAST_DUE_ACCESS", c.PastDueAccess),
 		slog.Bool("AUTOMATIC_TAX", c.AutomaticTax),
+		slog.String("CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit.String()),
+		slog.String("POLL_RATE_LIMIT", c.PollRateLimit.String()),
 		slog.String("SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()),
+		slog.String("SHUTDOWN_DELAY", c.ShutdownDelay.String()),
 		slog.String("LOG_LEVEL", strings.ToLower(c.LogLevel.String())),
 	}
 }

@@ -12,7 +12,7 @@ import (
 // Config by hand (tests, dev mode) can too.
 func (c Config) Validate() error {
 	for _, check := range []func() *Error{
-		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkShutdown,
+		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkShutdown,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -108,8 +108,23 @@ func (c Config) checkCatalog() *Error {
 }
 
 func (c Config) checkShutdown() *Error {
-	if c.ShutdownTimeout <= 0 {
+	switch {
+	case c.ShutdownTimeout <= 0:
 		return problem("SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	case c.ShutdownDelay < 0:
+		return problem("SHUTDOWN_DELAY", "must not be negative, got %s", c.ShutdownDelay)
+	case c.ShutdownDelay >= c.ShutdownTimeout: // in-flight requests need time after the delay
+		return problem("SHUTDOWN_DELAY", "must be shorter than SHUTDOWN_TIMEOUT (%s), got %s", c.ShutdownTimeout, c.ShutdownDelay)
+	}
+	return nil
+}
+
+func (c Config) checkRateLimits() *Error {
+	if !c.CheckoutRateLimit.valid() {
+		return problem("CHECKOUT_RATE_LIMIT", "%s, got %q", rateLimitProblem, c.CheckoutRateLimit.raw())
+	}
+	if !c.PollRateLimit.valid() {
+		return problem("POLL_RATE_LIMIT", "%s, got %q", rateLimitProblem, c.PollRateLimit.raw())
 	}
 	return nil
 }
