@@ -44,6 +44,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()
+	telemetry, err := newMetrics(st)
+	if err != nil {
+		return err
+	}
 
 	verifier, err := auth.NewVerifier(ctx, cfg.AuthOptions())
 	if err != nil {
@@ -54,7 +58,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		return err
 	}
 	defer closeNotifier()
-	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{APIBase: cfg.StripeAPIBase, Logger: logger})
+	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{
+		APIBase: cfg.StripeAPIBase, Logger: logger, Observe: telemetry.ObserveStripe,
+	})
 	svc := billing.NewService(st, payments, notifier, billing.Options{
 		Catalog: cfg.Catalog, Access: billing.Access{PastDueAccess: cfg.PastDueAccess}, AutomaticTax: cfg.AutomaticTax,
 		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
@@ -63,6 +69,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 	handler := httpapi.New(httpapi.Deps{
 		Service: svc, Verifier: verifier, Logger: logger,
 		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,
+		Limits:     httpapi.Limits{Checkout: cfg.CheckoutRateLimit, Poll: cfg.PollRateLimit},
+		Metrics:    telemetry,
 	})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
@@ -89,13 +97,27 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", cfg.ShutdownTimeout)
-	// A fresh context: ctx is already done, and the grace period starts now.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	return shutdown(srv, svc, cfg, logger)
+}
+
+// shutdown stops serving in the order a load balancer needs: readiness fails
+// first while everything is still served for SHUTDOWN_DELAY, then the server
+// stops accepting, long-polls answer with the current state (Drain, registered
+// on the server) and in-flight requests finish. All of it must fit in
+// SHUTDOWN_TIMEOUT; requests still running then are cut off.
+func shutdown(srv *http.Server, svc *billing.Service, cfg config.Config, logger *slog.Logger) error {
+	// A fresh context: the serving one is already done, and the grace period starts now.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	svc.BeginShutdown()
+	srv.SetKeepAlivesEnabled(false) // clients reconnect, and the balancer sends them elsewhere
+	logger.Info("shutting down", "delay", cfg.ShutdownDelay, "grace", cfg.ShutdownTimeout)
+	time.Sleep(cfg.ShutdownDelay) // config keeps it below the grace period
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: grace period of %v ended with requests in flight, which were cut off: %w", cfg.ShutdownTimeout, err)
 	}
+	logger.Info("stopped")
 	return nil
 }
 

@@ -119,6 +119,9 @@ type Payments interface {
 	ExpireCheckoutSession(ctx context.Context, id string) error
 	// Subscription fetches a subscription's authoritative state, or ErrNotFound.
 	Subscription(ctx context.Context, id string) (Subscription, error)
+	// CreatePortalSession creates a Customer Portal session for the Customer
+	// and returns the URL of its hosted page.
+	CreatePortalSession(ctx context.Context, customerID, returnURL string) (string, error)
 }
 
 // Notifier wakes long-polls waiting on an org's entitlement, on every replica

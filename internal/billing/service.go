@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Options struct {
 	// DefaultSuccessURL and DefaultCancelURL are used when a checkout names none.
 	DefaultSuccessURL string
 	DefaultCancelURL  string
+	// DefaultReturnURL is where the Customer Portal links back to when the
+	// client names no return URL (default DefaultCancelURL: the app's billing page).
+	DefaultReturnURL string
 	// RedirectAllowed reports whether a client-given redirect URL is on an allowed origin.
 	RedirectAllowed func(rawURL string) bool
 	// PriceCacheTTL is how long a resolved lookup key is trusted (default 10 minutes).
@@ -38,6 +42,8 @@ type Service struct {
 
 	draining  chan struct{} // closed by Drain
 	drainOnce sync.Once
+	// shuttingDown makes Ready fail, so load balancers stop routing here.
+	shuttingDown atomic.Bool
 }
 
 // NewService returns a Service over its ports.
@@ -58,6 +64,9 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DefaultReturnURL == "" {
+		opts.DefaultReturnURL = opts.DefaultCancelURL
+	}
 	if opts.RedirectAllowed == nil {
 		opts.RedirectAllowed = func(string) bool { return false }
 	}
@@ -77,8 +86,16 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 // current state: the process is shutting down and must not wait out the polls.
 func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
-// Ready reports whether the service can serve: its database answers.
+// BeginShutdown makes Ready fail from now on: the process is about to stop, and
+// load balancers should route new requests elsewhere while it still serves.
+func (s *Service) BeginShutdown() { s.shuttingDown.Store(true) }
+
+// Ready reports whether the service can serve: it is not shutting down and its
+// database answers.
 func (s *Service) Ready(ctx context.Context) error {
+	if s.shuttingDown.Load() {
+		return Errorf(EUnavailable, "Shutting down")
+	}
 	if err := s.store.Ping(ctx); err != nil {
 		return &Error{Code: EUnavailable, Message: "Database unavailable", Err: err}
 	}

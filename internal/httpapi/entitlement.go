@@ -35,6 +35,8 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 		if len(known) > 0 {
 			since = known[0]
 		}
+		done := s.metrics.LongPollStarted()
+		defer done()
 		v, err = s.svc.WaitEntitlement(ctx, q, since, time.Duration(wait)*time.Second)
 	} else {
 		v, err = s.svc.EntitlementFor(ctx, q)

@@ -66,15 +66,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err) // write the envelope now, so the status below is the real one
 		}
+		// The org id comes from the context, through LogHandler.
 		req := c.Request()
-		attrs := []any{
+		s.log.InfoContext(req.Context(), "request",
 			"method", req.Method, "route", c.Path(),
-			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds(),
-		}
-		if p, ok := principalFrom(req.Context()); ok && p.OrgID != "" {
-			attrs = append(attrs, "org_id", p.OrgID)
-		}
-		s.log.InfoContext(req.Context(), "request", attrs...)
+			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/billingd/billingd/api"
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/metrics"
 )
 
 // EventParser verifies a webhook's Stripe-Signature over the raw payload and
@@ -22,6 +23,8 @@ type Deps struct {
 	Verifier   Verifier
 	ParseEvent EventParser
 	Logger     *slog.Logger
+	Limits     Limits           // zero: no rate limits
+	Metrics    *metrics.Metrics // nil: no metrics, and /metrics is 404
 }
 
 // Server implements api.StrictServerInterface over the billing Service.
@@ -30,21 +33,24 @@ type Server struct {
 	verifier   Verifier
 	parseEvent EventParser
 	log        *slog.Logger
+	limit      limiters
+	metrics    *metrics.Metrics
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
 // New returns the Echo instance serving every route of openapi.yaml.
 func New(d Deps) *echo.Echo {
-	s := &Server{svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger}
+	s := &Server{svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger, metrics: d.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.limit = s.newLimiters(d.Limits)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Binder = strictJSONBinder{}
-	e.Use(withRequestID, s.logRequests, middleware.RecoverWithConfig(middleware.RecoverConfig{
+	e.Use(withRequestID, s.measureRequests(e), s.logRequests, middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
 			return err
@@ -62,12 +68,14 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", wrapper.Healthz)
 	e.GET("/readyz", wrapper.Readyz)
 	e.GET("/openapi.yaml", s.serveSpec)
+	e.GET("/metrics", s.serveMetrics)
 	e.POST("/webhooks/stripe", s.handleStripeWebhook)
 
 	billingAPI := e.Group("/api/billing", s.requireAuth)
-	billingAPI.POST("/checkout", wrapper.CreateCheckout)
+	billingAPI.POST("/checkout", wrapper.CreateCheckout, s.limit.checkout)
 	billingAPI.GET("/checkout/:sessionId", wrapper.GetCheckout)
-	billingAPI.GET("/entitlement", wrapper.GetEntitlement)
+	billingAPI.GET("/entitlement", wrapper.GetEntitlement, s.limit.poll)
+	billingAPI.POST("/portal", wrapper.CreatePortalSession, s.limit.portal)
 }
 
 // Healthz implements api.StrictServerInterface: the process is up.

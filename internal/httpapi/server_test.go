@@ -44,7 +44,8 @@ type testServer struct {
 	jwks     *authtest.JWKSServer
 }
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer builds the server; limits, if given, are its rate limits.
+func newTestServer(t *testing.T, limits ...httpapi.Limits) *testServer {
 	t.Helper()
 	st := storetest.OpenSQLite(t)
 	payments := billingtest.NewPayments()
@@ -60,7 +61,11 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Deps{Service: svc, Verifier: verifier, ParseEvent: stripe.WebhookVerifier{Secret: webhookSecret}.ParseEvent})
+	deps := httpapi.Deps{Service: svc, Verifier: verifier, ParseEvent: stripe.WebhookVerifier{Secret: webhookSecret}.ParseEvent}
+	for _, l := range limits {
+		deps.Limits = l
+	}
+	h := httpapi.New(deps)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{url: srv.URL, client: apitest.NewValidatingClient(t, nil), store: st, payments: payments, jwks: jwks}

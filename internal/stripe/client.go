@@ -23,14 +23,20 @@ type Options struct {
 	APIBase string
 	// HTTPClient defaults to stripe-go's client (80 s timeout).
 	HTTPClient *http.Client
-	// Logger receives a warning for each failed Stripe request; defaults to slog.Default().
+	// Logger receives a debug record for each Stripe request and a warning for
+	// each failed one; defaults to slog.Default().
 	Logger *slog.Logger
+	// Observe, when set, is told of every Stripe request once it is done: the
+	// operation, how long it took (retries included) and its error, or nil.
+	// It keeps metrics out of this package.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Client is billing.Payments over one stripe-go client.
 type Client struct {
-	sc  *stripego.Client
-	log *slog.Logger
+	sc      *stripego.Client
+	log     *slog.Logger
+	observe func(op string, d time.Duration, err error)
 	// key is kept only to scrub it from upstream error text.
 	key string
 }
@@ -53,9 +59,10 @@ func New(secretKey string, opts Options) *Client {
 		log = slog.Default()
 	}
 	return &Client{
-		sc:  stripego.NewClient(secretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(cfg))),
-		log: log,
-		key: secretKey,
+		sc:      stripego.NewClient(secretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(cfg))),
+		log:     log,
+		observe: opts.Observe,
+		key:     secretKey,
 	}
 }
 
@@ -68,9 +75,13 @@ func (c *Client) CreateCustomer(ctx context.Context, p billing.CustomerParams) (
 		params.Email = stripego.String(p.Email)
 	}
 	setIdempotencyKey(&params.Params, p.IdempotencyKey)
-	cus, err := c.sc.V1Customers.Create(ctx, params)
+	var cus *stripego.Customer
+	err := c.call(ctx, "create_customer", func() (resp *stripego.APIResponse, err error) {
+		cus, err = c.sc.V1Customers.Create(ctx, params)
+		return cus.LastResponse, err
+	})
 	if err != nil {
-		return "", c.upstream(ctx, "create customer", err)
+		return "", err
 	}
 	return cus.ID, nil
 }
@@ -83,13 +94,22 @@ func (c *Client) PriceByLookupKey(ctx context.Context, lookupKey string) (billin
 		Active: stripego.Bool(true),
 	}
 	params.Limit = stripego.Int64(1)
-	for p, err := range c.sc.V1Prices.List(ctx, params) {
-		if err != nil {
-			return billing.Price{}, c.upstream(ctx, "list prices", err)
+	var found *stripego.Price
+	// The list iterator hides the page and its response: no request id on success.
+	err := c.call(ctx, "list_prices", func() (*stripego.APIResponse, error) {
+		for p, err := range c.sc.V1Prices.List(ctx, params) {
+			found = p
+			return nil, err
 		}
-		return toPrice(p, lookupKey), nil
+		return nil, nil
+	})
+	switch {
+	case err != nil:
+		return billing.Price{}, err
+	case found == nil:
+		return billing.Price{}, fmt.Errorf("stripe: no active price with lookup key %q: %w", lookupKey, billing.ErrNotFound)
 	}
-	return billing.Price{}, fmt.Errorf("stripe: no active price with lookup key %q: %w", lookupKey, billing.ErrNotFound)
+	return toPrice(found, lookupKey), nil
 }
 
 // toPrice converts a listed price. Stripe filters by lookup key on its side, so
@@ -149,9 +169,13 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p billing.CheckoutPa
 	}
 	setIdempotencyKey(&params.Params, p.IdempotencyKey)
 
-	s, err := c.sc.V1CheckoutSessions.Create(ctx, params)
+	var s *stripego.CheckoutSession
+	err := c.call(ctx, "create_checkout_session", func() (resp *stripego.APIResponse, err error) {
+		s, err = c.sc.V1CheckoutSessions.Create(ctx, params)
+		return s.LastResponse, err
+	})
 	if err != nil {
-		return billing.CreatedCheckout{}, c.upstream(ctx, "create checkout session", err)
+		return billing.CreatedCheckout{}, err
 	}
 	return billing.CreatedCheckout{ID: s.ID, URL: s.URL, ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC()}, nil
 }
@@ -159,27 +183,30 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p billing.CheckoutPa
 // ExpireCheckoutSession expires an open session. A session that is already
 // complete or expired, or that Stripe does not know, is not open: nil.
 func (c *Client) ExpireCheckoutSession(ctx context.Context, id string) error {
-	_, err := c.sc.V1CheckoutSessions.Expire(ctx, id, nil)
-	switch {
-	case err == nil:
-		return nil
-	case isSessionNotOpen(err), isResourceMissing(err):
+	err := c.call(ctx, "expire_checkout_session", func() (*stripego.APIResponse, error) {
+		s, err := c.sc.V1CheckoutSessions.Expire(ctx, id, nil)
+		return s.LastResponse, err
+	})
+	if isSessionNotOpen(err) || isResourceMissing(err) {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "stripe: checkout session was no longer open",
 			slog.String("checkout_session_id", id), slog.String("stripe_request_id", requestID(err)))
 		return nil
-	default:
-		return c.upstream(ctx, "expire checkout session", err)
 	}
+	return err
 }
 
 // Subscription fetches a subscription's current state, or billing.ErrNotFound.
 func (c *Client) Subscription(ctx context.Context, id string) (billing.Subscription, error) {
-	sub, err := c.sc.V1Subscriptions.Retrieve(ctx, id, nil)
+	var sub *stripego.Subscription
+	err := c.call(ctx, "retrieve_subscription", func() (resp *stripego.APIResponse, err error) {
+		sub, err = c.sc.V1Subscriptions.Retrieve(ctx, id, nil)
+		return sub.LastResponse, err
+	})
 	if isResourceMissing(err) {
 		return billing.Subscription{}, fmt.Errorf("stripe: subscription %q: %w", id, billing.ErrNotFound)
 	}
 	if err != nil {
-		return billing.Subscription{}, c.upstream(ctx, "retrieve subscription", err)
+		return billing.Subscription{}, err
 	}
 	// Read the raw answer through the same shape as subscription events, so that
 	// a fetched subscription and an event's one map identically.
@@ -189,7 +216,7 @@ func (c *Client) Subscription(ctx context.Context, id string) (billing.Subscript
 	}
 	s, err := decodeSubscription(raw)
 	if err != nil {
-		return billing.Subscription{}, c.upstream(ctx, "read subscription", err)
+		return billing.Subscription{}, c.upstream(ctx, "read_subscription", err)
 	}
 	return s, nil
 }

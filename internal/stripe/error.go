@@ -13,15 +13,15 @@ import (
 )
 
 // upstream translates a failed Stripe call into billing's EUpstream and logs it
-// with Stripe's request id. Stripe's message stays in the wrapped cause (for
-// logs) because it may echo request parameters; the client-facing message is
-// fixed. A cancelled context is the caller giving up, not Stripe failing, so it
-// is returned as is.
-func (c *Client) upstream(ctx context.Context, op string, err error) error {
+// with Stripe's request id and attrs. Stripe's message stays in the wrapped
+// cause (for logs) because it may echo request parameters; the client-facing
+// message is fixed. A cancelled context is the caller giving up, not Stripe
+// failing, so it is returned as is.
+func (c *Client) upstream(ctx context.Context, op string, err error, attrs ...slog.Attr) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	attrs := []slog.Attr{slog.String("op", op)}
+	attrs = append([]slog.Attr{slog.String("op", op)}, attrs...)
 	var se *stripego.Error
 	if errors.As(err, &se) {
 		attrs = append(attrs,
@@ -32,9 +32,9 @@ func (c *Client) upstream(ctx context.Context, op string, err error) error {
 			slog.String("param", se.Param),
 		)
 	} else {
-		// Network and decoding errors: they name the URL, never the key, which
-		// travels in a header.
-		attrs = append(attrs, slog.String("error", err.Error()))
+		// Network and decoding errors: they name the URL, not the key, which
+		// travels in a header; scrubbed all the same, as they reach logs.
+		attrs = append(attrs, slog.String("error", scrubbed{err, c.key}.Error()))
 	}
 	c.log.LogAttrs(ctx, slog.LevelWarn, "stripe request failed", attrs...)
 	return &billing.Error{Code: billing.EUpstream, Message: "Stripe request failed", Err: scrubbed{err, c.key}}

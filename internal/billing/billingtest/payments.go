@@ -21,6 +21,7 @@ type Payments struct {
 	customerCount int
 	sessions      map[string]*FakeSession
 	subscriptions map[string]billing.Subscription
+	portals       []FakePortal
 	calls         []string
 	// Fail, when set, makes every call fail with it.
 	Fail error
@@ -30,6 +31,13 @@ type Payments struct {
 type FakeSession struct {
 	Params billing.CheckoutParams
 	Status billing.CheckoutStatus
+}
+
+// FakePortal is a Customer Portal session the fake created.
+type FakePortal struct {
+	CustomerID string
+	ReturnURL  string
+	URL        string
 }
 
 var _ billing.Payments = (*Payments)(nil)
@@ -166,4 +174,23 @@ func (p *Payments) Subscription(_ context.Context, id string) (billing.Subscript
 		return billing.Subscription{}, billing.ErrNotFound
 	}
 	return sub, nil
+}
+
+// CreatePortalSession implements billing.Payments.
+func (p *Payments) CreatePortalSession(_ context.Context, customerID, returnURL string) (string, error) {
+	if err := p.record("billing_portal.sessions.create"); err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	url := fmt.Sprintf("https://billing.stripe.com/p/session/test_fake%d", len(p.portals)+1)
+	p.portals = append(p.portals, FakePortal{CustomerID: customerID, ReturnURL: returnURL, URL: url})
+	return url, nil
+}
+
+// Portals returns the Customer Portal sessions the fake created, in order.
+func (p *Payments) Portals() []FakePortal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]FakePortal(nil), p.portals...)
 }

@@ -1,0 +1,54 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/billingd/billingd/internal/auth"
+)
+
+func TestLogHandler(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(LogHandler(slog.NewJSONHandler(&buf, nil)))
+	ctx := context.WithValue(context.Background(), requestIDKey, "req_1")
+	ctx = context.WithValue(ctx, principalKey, auth.Principal{Subject: "user_1", OrgID: "org_a"})
+
+	t.Run("RequestAndOrg", func(t *testing.T) {
+		buf.Reset()
+		log.InfoContext(ctx, "hello")
+		rec := decodeRecord(t, buf.String())
+		if rec["request_id"] != "req_1" || rec["org_id"] != "org_a" {
+			t.Errorf("record = %v, want request_id req_1 and org_id org_a", rec)
+		}
+	})
+	t.Run("ExplicitOrgWins", func(t *testing.T) {
+		buf.Reset()
+		log.InfoContext(ctx, "hello", "org_id", "org_b")
+		if n := strings.Count(buf.String(), `"org_id"`); n != 1 {
+			t.Fatalf("org_id appears %d times: %s", n, buf.String())
+		}
+		if rec := decodeRecord(t, buf.String()); rec["org_id"] != "org_b" {
+			t.Errorf("org_id = %v, want org_b", rec["org_id"])
+		}
+	})
+	t.Run("NoRequest", func(t *testing.T) {
+		buf.Reset()
+		log.Info("hello")
+		if rec := decodeRecord(t, buf.String()); rec["request_id"] != nil || rec["org_id"] != nil {
+			t.Errorf("record = %v, want neither request_id nor org_id", rec)
+		}
+	})
+}
+
+func decodeRecord(t *testing.T, line string) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	return rec
+}
