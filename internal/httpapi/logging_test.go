@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -51,4 +53,19 @@ func decodeRecord(t *testing.T, line string) map[string]any {
 		t.Fatalf("%v: %s", err, line)
 	}
 	return rec
+}
+
+func TestRequestLogLevels(t *testing.T) {
+	var buf bytes.Buffer
+	e := New(Deps{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	for _, path := range []string{"/healthz", "/api/billing/entitlement"} {
+		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	logs := buf.String()
+	if strings.Contains(logs, `"route":"/healthz"`) {
+		t.Errorf("a successful probe was logged at info; logs:\n%s", logs)
+	}
+	if !strings.Contains(logs, `"route":"/api/billing/entitlement"`) || !strings.Contains(logs, `"status":401`) {
+		t.Errorf("the refused API request was not logged at info; logs:\n%s", logs)
+	}
 }

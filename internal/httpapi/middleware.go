@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -58,6 +60,10 @@ func RequestIDFrom(ctx context.Context) string {
 	return id
 }
 
+// quietRoutes are polled by probes and scrapers every few seconds; their
+// successes are logged at debug so they do not drown the requests that matter.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 // logRequests logs each request once it is done.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -68,7 +74,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// The org id comes from the context, through LogHandler.
 		req := c.Request()
-		s.log.InfoContext(req.Context(), "request",
+		level := slog.LevelInfo
+		if quietRoutes[c.Path()] && c.Response().Status < http.StatusInternalServerError {
+			level = slog.LevelDebug
+		}
+		s.log.Log(req.Context(), level, "request",
 			"method", req.Method, "route", c.Path(),
 			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
