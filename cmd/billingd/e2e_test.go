@@ -79,34 +79,58 @@ func baseEnv(t *testing.T, port int) map[string]string {
 // when the test ends; it must then return nil.
 func startBillingd(t *testing.T, extraEnv map[string]string) (string, secrets) {
 	t.Helper()
+	b := launch(t, extraEnv)
+	return b.base, b.secrets
+}
+
+// instance is billingd running in this process through run().
+type instance struct {
+	base string
+	secrets
+	logs    *syncBuffer // stdout and stderr
+	cancel  context.CancelFunc
+	done    <-chan error
+	stopped sync.Once
+}
+
+// launch is startBillingd that hands back the instance, for tests that read
+// its logs or stop it early.
+func launch(t *testing.T, extraEnv map[string]string) *instance {
+	t.Helper()
 	port := freePort(t)
 	env := baseEnv(t, port)
 	env["STRIPE_API_BASE"] = stripetest.StartMock(t)
 	for k, v := range extraEnv {
 		env[k] = v
 	}
-	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"billingd"}, getenvFrom(env), logs, logs) }()
+	b := &instance{
+		base:    "http://127.0.0.1:" + strconv.Itoa(port),
+		secrets: secrets{WebhookSecret: env["STRIPE_WEBHOOK_SECRET"], JWTSecret: env["AUTH_JWT_SECRET"]},
+		logs:    &syncBuffer{}, cancel: cancel, done: done,
+	}
+	go func() { done <- run(ctx, []string{"billingd"}, getenvFrom(env), b.logs, b.logs) }()
+	t.Cleanup(func() { b.stop(t) })
+	if err := waitForReady(ctx, newClient(t), b.base+"/healthz", done); err != nil {
+		t.Fatalf("billingd did not become healthy: %v; logs:\n%s", err, b.logs)
+	}
+	return b
+}
 
-	t.Cleanup(func() {
-		cancel()
+// stop ends the program and checks that run returns nil in time.
+func (b *instance) stop(t *testing.T) {
+	b.stopped.Do(func() {
+		b.cancel()
 		select {
-		case err := <-done:
+		case err := <-b.done:
 			if err != nil {
-				t.Errorf("run returned %v after the context ended; logs:\n%s", err, logs)
+				t.Errorf("run returned %v after the context ended; logs:\n%s", err, b.logs)
 			}
 		case <-time.After(stopTimeout):
-			t.Errorf("run did not return within %v of the context ending; logs:\n%s", stopTimeout, logs)
+			t.Errorf("run did not return within %v of the context ending; logs:\n%s", stopTimeout, b.logs)
 		}
 	})
-
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitForReady(ctx, newClient(t), base+"/healthz", done); err != nil {
-		t.Fatalf("billingd did not become healthy: %v; logs:\n%s", err, logs)
-	}
-	return base, secrets{WebhookSecret: env["STRIPE_WEBHOOK_SECRET"], JWTSecret: env["AUTH_JWT_SECRET"]}
 }
 
 // waitForReady polls endpoint until it answers 200 (Mat Ryer's waitForReady),

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/stripe/stripeevent"
-	"github.com/billingd/billingd/internal/stripe/stripetest"
 )
 
 // TestEndToEnd_NoSecretLeaks runs two billingds at LOG_LEVEL=debug with
@@ -28,8 +25,8 @@ func TestEndToEnd_NoSecretLeaks(t *testing.T) {
 	var seen leakHaystack
 
 	t.Run("StripeAccepts", func(t *testing.T) {
-		base, logs := startLoggedBillingd(t, good)
-		sec := secrets{WebhookSecret: good["STRIPE_WEBHOOK_SECRET"], JWTSecret: good["AUTH_JWT_SECRET"]}
+		b := launch(t, good)
+		base, logs, sec := b.base, b.logs, b.secrets
 		org := newOrgID(t)
 		goodToken := userToken(t, sec, org)
 		tokens := badTokens(t, sec, org)
@@ -52,7 +49,7 @@ func TestEndToEnd_NoSecretLeaks(t *testing.T) {
 		}), http.StatusOK)
 		seen.send(t, base, request{method: http.MethodGet, path: "/metrics"})
 
-		stopAndRead(t, logs, &seen, "logs of the billingd Stripe accepts")
+		stopAndRead(t, b, &seen, "logs of the billingd Stripe accepts")
 		// Not vacuous: the capture holds request logs, Stripe traces and the org.
 		for _, want := range []string{`"request_id":"req_`, `"org_id":"` + org + `"`, `"stripe_request_id":"req_`, `"msg":"stripe request"`} {
 			if !strings.Contains(logs.String(), want) {
@@ -63,15 +60,15 @@ func TestEndToEnd_NoSecretLeaks(t *testing.T) {
 	})
 
 	t.Run("StripeRefusesKey", func(t *testing.T) {
-		base, logs := startLoggedBillingd(t, bad)
-		sec := secrets{WebhookSecret: bad["STRIPE_WEBHOOK_SECRET"], JWTSecret: bad["AUTH_JWT_SECRET"]}
+		b := launch(t, bad)
+		base, logs, sec := b.base, b.logs, b.secrets
 		token := userToken(t, sec, newOrgID(t))
 		expectError(t, seen.send(t, base, request{
 			method: http.MethodPost, path: "/api/billing/checkout", token: token, body: []byte(`{"plan":"pro"}`),
 		}), http.StatusBadGateway, "UPSTREAM_ERROR")
 		seen.send(t, base, request{method: http.MethodGet, path: "/metrics"})
 
-		stopAndRead(t, logs, &seen, "logs of the billingd Stripe refuses")
+		stopAndRead(t, b, &seen, "logs of the billingd Stripe refuses")
 		// Not vacuous: stripe-mock did echo the key, and billingd redacted it.
 		if !strings.Contains(logs.String(), "[redacted key]") || !strings.Contains(logs.String(), `"msg":"stripe request failed"`) {
 			t.Errorf("logs show no refused Stripe request with its key redacted:\n%s", logs)
@@ -168,56 +165,13 @@ func (h *leakHaystack) check(t *testing.T) {
 	}
 }
 
-// stopAndRead ends the test's billingd now — its cleanup stops it and
-// checks it returns — so that logs are complete; the logs are then kept.
-func stopAndRead(t *testing.T, logs *loggedBillingd, h *leakHaystack, label string) {
+// stopAndRead stops the test's billingd now, so that its logs are complete,
+// and keeps them for the search.
+func stopAndRead(t *testing.T, b *instance, h *leakHaystack, label string) {
 	t.Helper()
-	logs.stop(t)
-	h.add(label, logs.String())
-	if logs.String() == "" {
+	b.stop(t)
+	h.add(label, b.logs.String())
+	if b.logs.String() == "" {
 		t.Fatalf("%s are empty", label)
 	}
-}
-
-// loggedBillingd is a running billingd's captured stdout and stderr.
-type loggedBillingd struct {
-	syncBuffer
-	cancel context.CancelFunc
-	done   <-chan error
-}
-
-// stop ends the billingd and waits for run to return nil.
-func (l *loggedBillingd) stop(t *testing.T) {
-	t.Helper()
-	l.cancel()
-	select {
-	case err := <-l.done:
-		if err != nil {
-			t.Errorf("run returned %v", err)
-		}
-	case <-time.After(stopTimeout):
-		t.Errorf("run did not return within %v", stopTimeout)
-	}
-}
-
-// startLoggedBillingd is startBillingd that keeps the logs: it runs billingd
-// with baseEnv, stripe-mock and env until stop, and returns once it is healthy.
-func startLoggedBillingd(t *testing.T, env map[string]string) (string, *loggedBillingd) {
-	t.Helper()
-	port := freePort(t)
-	full := baseEnv(t, port)
-	full["STRIPE_API_BASE"] = stripetest.StartMock(t)
-	for k, v := range env {
-		full[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	l := &loggedBillingd{cancel: cancel, done: done}
-	go func() { done <- run(ctx, []string{"billingd"}, getenvFrom(full), l, l) }()
-	t.Cleanup(cancel)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitForReady(ctx, newClient(t), base+"/healthz", done); err != nil {
-		t.Fatalf("billingd did not become healthy: %v; logs:\n%s", err, l.String())
-	}
-	return base, l
 }
