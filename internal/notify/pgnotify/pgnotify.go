@@ -35,6 +35,9 @@ const (
 // one short statement, so a few connections keep up with any webhook rate.
 const senderPoolSize = 4
 
+// sendTimeout bounds one notification send.
+const sendTimeout = 5 * time.Second
+
 // Notifier is billing.Notifier across replicas: Notify wakes this replica's
 // waiters at once and tells every other replica through PostgreSQL.
 type Notifier struct {
@@ -91,6 +94,10 @@ func (n *Notifier) Subscribe(orgID string) (<-chan struct{}, func()) { return n.
 // committed, and the other replicas' polls still answer when their wait ends.
 func (n *Notifier) Notify(ctx context.Context, orgID string) {
 	n.local.Notify(ctx, orgID)
+	// The write is committed whether or not its caller is still there: send
+	// even if ctx is cancelled, but never hang the caller on a stuck database.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	defer cancel()
 	if _, err := n.senders.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, n.replica+" "+orgID); err != nil {
 		n.log.WarnContext(ctx, "cross-replica notify failed", "org_id", orgID, "err", err)
 	}

@@ -83,6 +83,15 @@ func TestNotifier(t *testing.T) {
 		expectNoWake(t, wake, 100*time.Millisecond, "echo of the replica's own notification")
 	})
 
+	t.Run("SentEvenWhenTheCallerHasGoneAway", func(t *testing.T) {
+		wake, stop := b.Subscribe("org_gone")
+		defer stop()
+		gone, cancel := context.WithCancel(ctx)
+		cancel() // the webhook's sender disconnected after the commit
+		a.Notify(gone, "org_gone")
+		expectWake(t, wake, crossReplicaBudget, "subscriber on the other replica")
+	})
+
 	t.Run("LostListenerReconnectsAndWakesEveryWaiter", func(t *testing.T) {
 		wake, stop := b.Subscribe("org_reconnect")
 		defer stop()
