@@ -111,7 +111,7 @@ func shutdown(srv *http.Server, svc *billing.Service, cfg config.Config, logger 
 	defer cancel()
 	svc.BeginShutdown()
 	srv.SetKeepAlivesEnabled(false) // clients reconnect, and the balancer sends them elsewhere
-	logger.Info("shutting down", "delay", cfg.ShutdownDelay, "grace", cfg.ShutdownTimeout)
+	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "grace", cfg.ShutdownTimeout.String())
 	time.Sleep(cfg.ShutdownDelay) // config keeps it below the grace period
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		_ = srv.Close()

@@ -150,7 +150,7 @@ func (n *Notifier) run(ctx context.Context, conn *pgx.Conn) {
 				break
 			}
 			backoff = min(2*backoff, maxBackoff)
-			n.log.Warn("reconnecting the notification connection failed", "err", err, "retry_in", backoff)
+			n.log.Warn("reconnecting the notification connection failed", "err", err, "retry_in", backoff.String())
 		}
 		backoff = minBackoff
 		n.log.Info("notification connection restored")
