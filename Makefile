@@ -1,6 +1,6 @@
 # Developer shortcuts. The README's two commands need only Go; these add the
 # race detector (needs a C compiler) and the code generator.
-.PHONY: dev test race generate lint ci
+.PHONY: dev test race generate lint ci bench
 
 dev: ## run billingd in dev mode (SQLite, stripe-mock, generated secrets)
 	go run ./cmd/billingd dev
@@ -17,3 +17,6 @@ lint: ## formatting and vet
 
 ci: ## what CI runs
 	bash .ci/run
+
+bench: ## measure billingd on loopback: stripe-mock, PostgreSQL, two replicas (see README)
+	go run ./cmd/billingd-bench
