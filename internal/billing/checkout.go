@@ -89,7 +89,7 @@ func (s *Service) StartCheckout(ctx context.Context, caller Caller, req Checkout
 			return res, err
 		}
 	}
-	if ent, err := s.Entitlement(ctx, caller.OrgID); err != nil {
+	if ent, err := s.loadEntitlement(ctx, caller.OrgID); err != nil {
 		return CheckoutResult{}, err
 	} else if ent.Active {
 		return CheckoutResult{}, Errorf(EAlreadySubscribed, "Organization already has an active %s subscription; change it in the Customer Portal", ent.Plan)

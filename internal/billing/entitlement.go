@@ -75,8 +75,24 @@ func (s *Service) view(e Entitlement) EntitlementView {
 }
 
 // Entitlement returns the org's entitlement; an org never seen is free with
-// status none. It never writes.
+// status none. It never writes. The answer may come from the cache, which a
+// change on any replica invalidates before it wakes anyone.
 func (s *Service) Entitlement(ctx context.Context, orgID string) (EntitlementView, error) {
+	v, epoch, ok := s.views.get(orgID)
+	if ok {
+		return v, nil
+	}
+	v, err := s.loadEntitlement(ctx, orgID)
+	if err != nil {
+		return EntitlementView{}, err
+	}
+	s.views.put(orgID, v, epoch)
+	return v, nil
+}
+
+// loadEntitlement is Entitlement read from the store, for decisions that
+// must not rest on a cached answer.
+func (s *Service) loadEntitlement(ctx context.Context, orgID string) (EntitlementView, error) {
 	e, err := s.store.Entitlement(ctx, orgID)
 	if errors.Is(err, ErrNotFound) {
 		e = NoEntitlement(orgID)

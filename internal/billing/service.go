@@ -24,6 +24,10 @@ type Options struct {
 	RedirectAllowed func(rawURL string) bool
 	// PriceCacheTTL is how long a resolved lookup key is trusted (default 10 minutes).
 	PriceCacheTTL time.Duration
+	// EntitlementCacheTTL bounds how long a cached entitlement read is served
+	// (default 1 s). Reads are cached only when the Notifier is a ChangeFeed,
+	// which drops them as soon as they change; negative turns the cache off.
+	EntitlementCacheTTL time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
 }
@@ -38,6 +42,7 @@ type Service struct {
 	now      func() time.Time
 
 	prices   *priceCache
+	views    *entitlementCache // nil: no caching
 	orgLocks keyedMutex
 
 	draining  chan struct{} // closed by Drain
@@ -55,6 +60,9 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		}
 		opts.Catalog = c
 	}
+	if opts.EntitlementCacheTTL == 0 {
+		opts.EntitlementCacheTTL = defaultEntitlementTTL
+	}
 	if opts.PriceCacheTTL == 0 {
 		opts.PriceCacheTTL = 10 * time.Minute
 	}
@@ -70,7 +78,7 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 	if opts.RedirectAllowed == nil {
 		opts.RedirectAllowed = func(string) bool { return false }
 	}
-	return &Service{
+	svc := &Service{
 		store:    store,
 		payments: payments,
 		notifier: notifier,
@@ -80,6 +88,11 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
 		draining: make(chan struct{}),
 	}
+	if feed, ok := notifier.(ChangeFeed); ok && opts.EntitlementCacheTTL > 0 {
+		svc.views = newEntitlementCache(opts.EntitlementCacheTTL, opts.Now)
+		feed.OnChange(svc.views.invalidate)
+	}
+	return svc
 }
 
 // Drain makes every long-poll, held now or later, answer at once with the

@@ -12,11 +12,24 @@ import (
 
 // Local fans notifications out to subscribers in this process.
 type Local struct {
-	mu   sync.Mutex
-	subs map[string]map[chan struct{}]struct{}
+	mu       sync.Mutex
+	subs     map[string]map[chan struct{}]struct{}
+	onChange []func(orgID string)
 }
 
-var _ billing.Notifier = (*Local)(nil)
+var (
+	_ billing.Notifier   = (*Local)(nil)
+	_ billing.ChangeFeed = (*Local)(nil)
+)
+
+// OnChange implements billing.ChangeFeed: fn sees every Notify, and "" for
+// every NotifyAll, before any waiter wakes, so a woken waiter never re-reads
+// what fn was told to drop.
+func (l *Local) OnChange(fn func(orgID string)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onChange = append(l.onChange, fn)
+}
 
 // NewLocal returns an in-process notifier.
 func NewLocal() *Local { return &Local{subs: map[string]map[chan struct{}]struct{}{}} }
@@ -46,6 +59,9 @@ func (l *Local) Subscribe(orgID string) (<-chan struct{}, func()) {
 func (l *Local) Notify(_ context.Context, orgID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, fn := range l.onChange {
+		fn(orgID)
+	}
 	wake(l.subs[orgID])
 }
 
@@ -54,6 +70,9 @@ func (l *Local) Notify(_ context.Context, orgID string) {
 func (l *Local) NotifyAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, fn := range l.onChange {
+		fn("")
+	}
 	for _, subs := range l.subs {
 		wake(subs)
 	}

@@ -55,7 +55,10 @@ type Notifier struct {
 	closeOnce sync.Once
 }
 
-var _ billing.Notifier = (*Notifier)(nil)
+var (
+	_ billing.Notifier   = (*Notifier)(nil)
+	_ billing.ChangeFeed = (*Notifier)(nil)
+)
 
 // Start connects to databaseURL, begins listening and returns the Notifier. It
 // fails when the first connection fails; later losses of the listening
@@ -88,6 +91,11 @@ func Start(ctx context.Context, databaseURL string, local *notify.Local, logger 
 
 // Subscribe implements billing.Notifier.
 func (n *Notifier) Subscribe(orgID string) (<-chan struct{}, func()) { return n.local.Subscribe(orgID) }
+
+// OnChange implements billing.ChangeFeed. Changes from other replicas reach
+// fn through the local notifier, and a reconnect tells fn that any org may
+// have changed.
+func (n *Notifier) OnChange(fn func(orgID string)) { n.local.OnChange(fn) }
 
 // Notify wakes orgID's waiters here at once and on every other replica through
 // PostgreSQL. A failed send is logged, not returned: the write it announces is
