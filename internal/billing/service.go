@@ -28,8 +28,8 @@ type Options struct {
 	// (default 1 s). Reads are cached only when the Notifier is a ChangeFeed,
 	// which drops them as soon as they change; negative turns the cache off.
 	EntitlementCacheTTL time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	Logger              *slog.Logger
+	Now                 func() time.Time
 }
 
 // Service is billingd's use cases. It is safe for concurrent use.
