@@ -21,7 +21,8 @@ import (
 	"github.com/billingd/billingd/internal/stripe"
 )
 
-// Server timeouts. The write timeout must outlast the longest long-poll (25 s).
+// Server timeouts. The write timeout must outlast the longest long-poll
+// (httpapi.MaxWait, 25 s) plus the time to read the request and write the answer.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second

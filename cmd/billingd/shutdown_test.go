@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billingd/billingd/internal/httpapi"
 	"github.com/billingd/billingd/internal/stripe/stripetest"
 )
 
@@ -118,4 +119,17 @@ func (r *slowRequest) finish(t *testing.T) int {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestServerTimeouts: a write timeout shorter than the longest long-poll would
+// cut every such poll off before it answers.
+func TestServerTimeouts(t *testing.T) {
+	if writeTimeout < httpapi.MaxWait+readTimeout {
+		t.Errorf("write timeout %v does not outlast a %v long-poll plus a %v request read", writeTimeout, httpapi.MaxWait, readTimeout)
+	}
+	for name, d := range map[string]time.Duration{"read header": readHeaderTimeout, "read": readTimeout, "idle": idleTimeout} {
+		if d <= 0 {
+			t.Errorf("%s timeout is not set", name)
+		}
+	}
 }

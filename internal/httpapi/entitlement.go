@@ -10,8 +10,12 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 )
 
-// maxWait is the longest long-poll a client may ask for, in seconds.
-const maxWait = 25
+// MaxWait is the longest long-poll a client may ask for; the server's write
+// timeout must outlast it.
+const MaxWait = 25 * time.Second
+
+// maxWait is MaxWait in the unit of the wait parameter, seconds.
+const maxWait = int(MaxWait / time.Second)
 
 // GetEntitlement implements api.StrictServerInterface.
 func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementRequestObject) (api.GetEntitlementResponseObject, error) {
