@@ -33,6 +33,8 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"STRIPE_SECRET_KEY":     "sk_test_billingddevmode",
 		"STRIPE_WEBHOOK_SECRET": "whsec_" + randomHex(24),
 		"AUTH_JWT_SECRET":       randomHex(32),
+		// No load balancer to drain in dev mode: Ctrl-C stops at once.
+		"SHUTDOWN_DELAY": "0s",
 	}
 	if getenv("STRIPE_SECRET_KEY") == "" && getenv("STRIPE_API_BASE") == "" {
 		fmt.Fprintln(stdout, "billingd dev: starting stripe-mock (the first run compiles it, which takes a minute)…")
