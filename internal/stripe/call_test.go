@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -52,16 +51,9 @@ func (o *observer) ops() []string {
 // with Request-Id req_fake, logging JSON at debug to logs.
 func observedFakeClient(t *testing.T, status int, body string, logs io.Writer) (*stripe.Client, *observer) {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Request-Id", "req_fake")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}))
-	t.Cleanup(srv.Close)
 	obs := &observer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return stripe.New(stripetest.TestKey, stripe.Options{APIBase: srv.URL, Logger: log, Observe: obs.observe}), obs
+	return stripe.New(stripetest.TestKey, stripe.Options{APIBase: fakeStripeServer(t, status, body), Logger: log, Observe: obs.observe}), obs
 }
 
 // onlyLogLine decodes the single JSON record in logs.

@@ -360,6 +360,16 @@ func mustMockClient(t *testing.T) (*stripe.Client, *recorder) {
 // request with status and body, as Stripe does (with a Request-Id).
 func fakeStripeClient(t *testing.T, status int, body string, logs io.Writer) *stripe.Client {
 	t.Helper()
+	if logs == nil {
+		logs = io.Discard
+	}
+	return stripe.New(stripetest.TestKey, stripe.Options{APIBase: fakeStripeServer(t, status, body), Logger: textLogger(logs)})
+}
+
+// fakeStripeServer answers every request with status and body and the
+// Request-Id req_fake, and returns its URL.
+func fakeStripeServer(t *testing.T, status int, body string) string {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Request-Id", "req_fake")
@@ -367,10 +377,7 @@ func fakeStripeClient(t *testing.T, status int, body string, logs io.Writer) *st
 		io.WriteString(w, body)
 	}))
 	t.Cleanup(srv.Close)
-	if logs == nil {
-		logs = io.Discard
-	}
-	return stripe.New(stripetest.TestKey, stripe.Options{APIBase: srv.URL, Logger: textLogger(logs)})
+	return srv.URL
 }
 
 func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
