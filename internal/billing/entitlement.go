@@ -130,10 +130,15 @@ func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
 		(cs.SubscriptionID == "" || cs.SubscriptionID == v.subscriptionID)
 }
 
-// WaitEntitlement answers q once its version differs from since (or, with since
-// empty, from the version when the call began), once the checkout is ready, or
-// when wait has passed, ctx ends or the service drains — whichever comes first. It never fails
-// because of the timeout: the caller gets the current state.
+// WaitEntitlement holds a long-poll until it has something worth answering,
+// and returns the current state then or when wait has passed, ctx ends or the
+// service drains, whichever comes first. It never fails because of the timeout.
+// What is worth answering depends on what the caller holds:
+//   - since (the version of the client's ETag): any version other than since;
+//   - no since but a session id (a success page): the checkout being ready or
+//     expired. The session turning complete before its subscription arrives
+//     changes the version but is not the answer such a page waits for;
+//   - neither: any version other than the one when the call began.
 func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration) (EntitlementView, error) {
 	// Subscribe before reading, so that a write between the read and the wait
 	// still wakes us.
@@ -146,11 +151,10 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 		if err != nil {
 			return v, err
 		}
-		version := v.Version()
-		if since == "" {
-			since = version
+		if since == "" && q.SessionID == "" {
+			since = v.Version()
 		}
-		if version != since || (v.Checkout != nil && v.Checkout.Ready) {
+		if worthAnswering(v, since) {
 			return v, nil
 		}
 		select {
@@ -163,6 +167,16 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 			return v, nil
 		}
 	}
+}
+
+// worthAnswering reports whether a long-poll holding since (see
+// WaitEntitlement) should be answered with v.
+func worthAnswering(v EntitlementView, since string) bool {
+	if since != "" {
+		return v.Version() != since
+	}
+	c := v.Checkout
+	return c != nil && (c.Ready || c.Status == CheckoutExpired)
 }
 
 // CheckoutView is a checkout session as its org sees it.
