@@ -48,12 +48,15 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	// A free port can be taken by someone else before stripe-mock binds it; a
-	// fresh pair usually is not.
+	// fresh pair usually is not. And when test binaries of several packages
+	// start at once, one may exec the binary while another `go tool` still
+	// writes it to the build cache ("text file busy"): a moment later it is whole.
 	for attempt := 1; ; attempt++ {
 		s, err := launch(ctx, bin)
 		if err == nil || attempt == 3 || ctx.Err() != nil {
 			return s, err
 		}
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
 	}
 }
 
