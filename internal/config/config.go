@@ -39,11 +39,19 @@ type Config struct {
 	PastDueAccess bool // PAST_DUE_ACCESS
 	AutomaticTax  bool // AUTOMATIC_TAX
 
+	// CORSAllowedOrigins are the normalised browser origins allowed to call
+	// /api/billing/*, or just AnyOrigin. CORS_ALLOWED_ORIGINS; by default the
+	// AllowedRedirectOrigins, since the app that redirects is the one that calls.
+	CORSAllowedOrigins []string
+
 	// CheckoutRateLimit caps checkout creations per org. CHECKOUT_RATE_LIMIT.
 	CheckoutRateLimit RateLimit
-	// PollRateLimit caps entitlement reads per client (token issuer and
-	// subject, else remote IP). POLL_RATE_LIMIT.
+	// PollRateLimit caps reads per user token (issuer and subject, else remote
+	// IP). POLL_RATE_LIMIT.
 	PollRateLimit RateLimit
+	// ServiceRateLimit caps reads per service token (billing:read); off by
+	// default, since services read on their own hot paths. SERVICE_RATE_LIMIT.
+	ServiceRateLimit RateLimit
 
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long a graceful shutdown may take
 	// ShutdownDelay is how long /readyz reports 503 after SIGTERM before the
@@ -63,6 +71,7 @@ var defaults = map[string]string{
 	"AUTOMATIC_TAX":       "false",
 	"CHECKOUT_RATE_LIMIT": "10/1m",
 	"POLL_RATE_LIMIT":     "600/1m",
+	"SERVICE_RATE_LIMIT":  "off",
 	"SHUTDOWN_TIMEOUT":    "30s",
 	"SHUTDOWN_DELAY":      "5s",
 	"LOG_LEVEL":           "info",
@@ -97,8 +106,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.CheckoutTrialDays = e.optionalInteger("CHECKOUT_TRIAL_DAYS", trialDaysProblem)
 	c.PastDueAccess = e.boolean("PAST_DUE_ACCESS")
 	c.AutomaticTax = e.boolean("AUTOMATIC_TAX")
+	c.CORSAllowedOrigins = e.corsOrigins("CORS_ALLOWED_ORIGINS", c.AllowedRedirectOrigins)
 	c.CheckoutRateLimit = e.rateLimit("CHECKOUT_RATE_LIMIT")
 	c.PollRateLimit = e.rateLimit("POLL_RATE_LIMIT")
+	c.ServiceRateLimit = e.rateLimit("SERVICE_RATE_LIMIT")
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
 	c.ShutdownDelay = e.duration("SHUTDOWN_DELAY")
 	c.LogLevel = e.logLevel("LOG_LEVEL")

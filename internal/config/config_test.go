@@ -67,6 +67,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"AUTOMATIC_TAX", c.AutomaticTax, false},
 		{"CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit, config.RateLimit{Count: 10, Per: time.Minute}},
 		{"POLL_RATE_LIMIT", c.PollRateLimit, config.RateLimit{Count: 600, Per: time.Minute}},
+		{"SERVICE_RATE_LIMIT", c.ServiceRateLimit, config.RateLimit{}},
+		{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{"http://localhost:3000"}},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, 5 * time.Second},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelInfo},
@@ -115,6 +117,8 @@ func TestLoadValues(t *testing.T) {
 		"AUTOMATIC_TAX":            "TRUE",
 		"CHECKOUT_RATE_LIMIT":      "5/1s",
 		"POLL_RATE_LIMIT":          "off",
+		"SERVICE_RATE_LIMIT":       "100/1s",
+		"CORS_ALLOWED_ORIGINS":     "https://www.example.com, HTTP://LOCALHOST:5173/",
 		"SHUTDOWN_TIMEOUT":         "5s",
 		"SHUTDOWN_DELAY":           "0s",
 		"LOG_LEVEL":                "DEBUG",
@@ -136,6 +140,8 @@ func TestLoadValues(t *testing.T) {
 		{"AUTOMATIC_TAX", c.AutomaticTax, true},
 		{"CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit, config.RateLimit{Count: 5, Per: time.Second}},
 		{"POLL_RATE_LIMIT", c.PollRateLimit, config.RateLimit{}},
+		{"SERVICE_RATE_LIMIT", c.ServiceRateLimit, config.RateLimit{Count: 100, Per: time.Second}},
+		{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{"https://www.example.com", "http://localhost:5173"}},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 5 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, time.Duration(0)},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
@@ -167,6 +173,8 @@ func TestLoadErrors(t *testing.T) {
 		{"OriginNotHTTP", map[string]string{"ALLOWED_REDIRECT_ORIGINS": "javascript:alert(1)"}, `config: ALLOWED_REDIRECT_ORIGINS must be a comma list of origins like https://app.example.com, got "javascript:alert(1)"`},
 		{"OriginUserInfo", map[string]string{"ALLOWED_REDIRECT_ORIGINS": "https://a.example.com@evil.com"}, `config: ALLOWED_REDIRECT_ORIGINS must be a comma list of origins like https://app.example.com, got "https://a.example.com@evil.com"`},
 		{"OriginsEmptyList", map[string]string{"ALLOWED_REDIRECT_ORIGINS": " , "}, `config: ALLOWED_REDIRECT_ORIGINS must list at least one origin`},
+		{"CORSOriginWithPath", map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example.com/app"}, `config: CORS_ALLOWED_ORIGINS must be a comma list of origins like https://app.example.com, got "https://a.example.com/app"`},
+		{"CORSWildcardInList", map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example.com,*"}, `config: CORS_ALLOWED_ORIGINS must be a comma list of origins like https://app.example.com, got "*"`},
 		{"AuthMissing", map[string]string{"AUTH_JWT_SECRET": ""}, `config: AUTH_JWT_SECRET or AUTH_JWKS_URL is required (at least one)`},
 		{"AuthSecretShort", map[string]string{"AUTH_JWT_SECRET": "LEAKCHECK-short"}, `config: AUTH_JWT_SECRET must be at least 32 bytes`},
 		{"AuthJWKSURL", map[string]string{"AUTH_JWKS_URL": "/jwks.json"}, `config: AUTH_JWKS_URL must be an absolute http(s) URL, got "/jwks.json"`},
@@ -184,6 +192,7 @@ func TestLoadErrors(t *testing.T) {
 		{"CheckoutRateLimitZeroPeriod", map[string]string{"CHECKOUT_RATE_LIMIT": "10/0s"}, `config: CHECKOUT_RATE_LIMIT ` + rateLimitRule + `, got "10/0s"`},
 		{"PollRateLimitNotNumber", map[string]string{"POLL_RATE_LIMIT": "many/1m"}, `config: POLL_RATE_LIMIT ` + rateLimitRule + `, got "many/1m"`},
 		{"PollRateLimitNegativePeriod", map[string]string{"POLL_RATE_LIMIT": "5/-1s"}, `config: POLL_RATE_LIMIT ` + rateLimitRule + `, got "5/-1s"`},
+		{"ServiceRateLimitNotNumber", map[string]string{"SERVICE_RATE_LIMIT": "lots"}, `config: SERVICE_RATE_LIMIT ` + rateLimitRule + `, got "lots"`},
 		{"ShutdownDelaySyntax", map[string]string{"SHUTDOWN_DELAY": "5"}, `config: SHUTDOWN_DELAY must be a Go duration such as 30s or 1m, got "5"`},
 		{"ShutdownDelayNegative", map[string]string{"SHUTDOWN_DELAY": "-1s"}, `config: SHUTDOWN_DELAY must not be negative, got -1s`},
 		{"ShutdownDelayNotShorter", map[string]string{"SHUTDOWN_DELAY": "30s"}, `config: SHUTDOWN_DELAY must be shorter than SHUTDOWN_TIMEOUT (30s), got 30s`},
@@ -392,4 +401,15 @@ func TestAuthOptions(t *testing.T) {
 	if _, err := auth.NewVerifier(t.Context(), mustLoad(t, nil).AuthOptions()); err != nil {
 		t.Fatalf("the default config does not make a verifier: %v", err)
 	}
+}
+
+func TestLoadCORS(t *testing.T) {
+	t.Run("DefaultsToTheRedirectOrigins", func(t *testing.T) {
+		c := mustLoad(t, map[string]string{"ALLOWED_REDIRECT_ORIGINS": "https://app.example.com,https://admin.example.com"})
+		assertFields(t, []field{{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{"https://app.example.com", "https://admin.example.com"}}})
+	})
+	t.Run("AnyOrigin", func(t *testing.T) {
+		c := mustLoad(t, map[string]string{"CORS_ALLOWED_ORIGINS": " * "})
+		assertFields(t, []field{{"CORS_ALLOWED_ORIGINS", c.CORSAllowedOrigins, []string{config.AnyOrigin}}})
+	})
 }

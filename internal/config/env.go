@@ -113,6 +113,25 @@ func (e *env) origins(name, appURL string) []string {
 		}
 		return nil
 	}
+	return e.originList(name, v)
+}
+
+// corsOrigins parses a comma list of origins, or AnyOrigin alone; when unset
+// it is fallback.
+func (e *env) corsOrigins(name string, fallback []string) []string {
+	switch v := e.str(name); v {
+	case "":
+		return slices.Clone(fallback)
+	case AnyOrigin:
+		return []string{AnyOrigin}
+	default:
+		return e.originList(name, v)
+	}
+}
+
+// originList parses the comma list v of variable name into normalised,
+// distinct origins.
+func (e *env) originList(name, v string) []string {
 	var out []string
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.TrimSpace(item)

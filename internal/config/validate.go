@@ -80,6 +80,18 @@ func (c Config) checkURLs() *Error {
 			return problem("ALLOWED_REDIRECT_ORIGINS", "must hold normalised origins like https://app.example.com, got %q", o)
 		}
 	}
+	return c.checkCORS()
+}
+
+func (c Config) checkCORS() *Error {
+	if len(c.CORSAllowedOrigins) == 1 && c.CORSAllowedOrigins[0] == AnyOrigin {
+		return nil
+	}
+	for _, o := range c.CORSAllowedOrigins {
+		if n, err := parseOrigin(o); err != nil || n != o {
+			return problem("CORS_ALLOWED_ORIGINS", "must be * or hold normalised origins like https://app.example.com, got %q", o)
+		}
+	}
 	return nil
 }
 
@@ -125,6 +137,9 @@ func (c Config) checkRateLimits() *Error {
 	}
 	if !c.PollRateLimit.valid() {
 		return problem("POLL_RATE_LIMIT", "%s, got %q", rateLimitProblem, c.PollRateLimit.raw())
+	}
+	if !c.ServiceRateLimit.valid() {
+		return problem("SERVICE_RATE_LIMIT", "%s, got %q", rateLimitProblem, c.ServiceRateLimit.raw())
 	}
 	return nil
 }
