@@ -29,6 +29,13 @@ const (
 	StatusPaused            Status = "paused"
 )
 
+// StripeStatuses are the subscription statuses Stripe sends: every Status
+// but StatusNone.
+var StripeStatuses = []Status{
+	StatusTrialing, StatusActive, StatusPastDue, StatusCanceled,
+	StatusUnpaid, StatusIncomplete, StatusIncompleteExpired, StatusPaused,
+}
+
 // Terminal reports whether a subscription in this status can never change again
 // at Stripe, so no later event may move it (no resurrection).
 func (s Status) Terminal() bool {
@@ -142,11 +149,18 @@ type Payment struct {
 	AmountDue        int64 // minor units
 	AmountPaid       int64 // minor units
 	Currency         string
-	Status           string // Stripe invoice status, or "payment_failed"
+	Status           string // Stripe's invoice status, or InvoicePaymentFailed
 	HostedInvoiceURL string
 	EventCreated     time.Time
 	CreatedAt        time.Time
 }
+
+// Stored invoice statuses that are payment history: Stripe's "paid", and the
+// mark applyInvoice stores for an invoice.payment_failed event.
+const (
+	InvoicePaid          = "paid"
+	InvoicePaymentFailed = "payment_failed"
+)
 
 // EventOutcome says what applying a Stripe event did.
 type EventOutcome string

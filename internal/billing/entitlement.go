@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -100,6 +102,61 @@ func (s *Service) loadEntitlement(ctx context.Context, orgID string) (Entitlemen
 		return EntitlementView{}, fmt.Errorf("load entitlement: %w", err)
 	}
 	return s.view(e), nil
+}
+
+// Entitlements returns the views of orgIDs in the order given, repeats
+// included; an org never seen is free with status none. It never writes. Orgs
+// not in the cache are read with one store query, so that a backend showing
+// many orgs costs one round trip, not one per org.
+func (s *Service) Entitlements(ctx context.Context, orgIDs []string) ([]EntitlementView, error) {
+	views := make(map[string]EntitlementView, len(orgIDs))
+	misses := map[string]uint64{} // org id → cache epoch before its load began
+	for _, id := range orgIDs {
+		if _, seen := views[id]; seen {
+			continue
+		}
+		if _, seen := misses[id]; seen {
+			continue
+		}
+		if v, epoch, ok := s.views.get(id); ok {
+			views[id] = v
+		} else {
+			misses[id] = epoch
+		}
+	}
+	if err := s.loadEntitlements(ctx, misses, views); err != nil {
+		return nil, err
+	}
+	out := make([]EntitlementView, len(orgIDs))
+	for i, id := range orgIDs {
+		out[i] = views[id]
+	}
+	return out, nil
+}
+
+// loadEntitlements reads the orgs of misses from the store in one query, adds
+// their views to views and caches each with the epoch it missed at.
+func (s *Service) loadEntitlements(ctx context.Context, misses map[string]uint64, views map[string]EntitlementView) error {
+	if len(misses) == 0 {
+		return nil
+	}
+	stored, err := s.store.EntitlementsOf(ctx, slices.Collect(maps.Keys(misses)))
+	if err != nil {
+		return fmt.Errorf("load entitlements: %w", err)
+	}
+	found := make(map[string]Entitlement, len(stored))
+	for _, e := range stored {
+		found[e.OrgID] = e
+	}
+	for id, epoch := range misses {
+		e, ok := found[id]
+		if !ok {
+			e = NoEntitlement(id)
+		}
+		views[id] = s.view(e)
+		s.views.put(id, views[id], epoch)
+	}
+	return nil
 }
 
 // EntitlementQuery asks for an org's entitlement, optionally with the readiness

@@ -17,10 +17,7 @@ func TestEntitlement(t *testing.T) {
 		if got.Plan != billing.FreePlan || got.Status != billing.StatusNone || got.Active || got.UpdatedAt != nil || len(got.Features) != 0 {
 			t.Fatalf("entitlement = %+v, want free/none", got)
 		}
-		_, err := e.store.Organization(ctx, "org_new")
-		mustNotFound(t, err, "org row after a read")
-		_, err = e.store.Entitlement(ctx, "org_new")
-		mustNotFound(t, err, "entitlement row after a read")
+		e.mustHaveNoRows(t, "org_new")
 	})
 
 	t.Run("VersionChangesWithState", func(t *testing.T) {

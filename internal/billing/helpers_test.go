@@ -91,6 +91,16 @@ func wantCode(tb testing.TB, err error, code string) {
 	}
 }
 
+// mustHaveNoRows checks that nothing was stored for org: reading an org's
+// entitlement never creates its org or entitlement row.
+func (e *env) mustHaveNoRows(tb testing.TB, org string) {
+	tb.Helper()
+	_, err := e.store.Organization(context.Background(), org)
+	mustNotFound(tb, err, "org row after a read")
+	_, err = e.store.Entitlement(context.Background(), org)
+	mustNotFound(tb, err, "entitlement row after a read")
+}
+
 func mustNotFound(tb testing.TB, err error, what string) {
 	tb.Helper()
 	if !errors.Is(err, billing.ErrNotFound) {

@@ -31,6 +31,9 @@ type Store interface {
 
 	// Entitlement returns the org's entitlement, or ErrNotFound if none was written.
 	Entitlement(ctx context.Context, orgID string) (Entitlement, error)
+	// EntitlementsOf returns the stored entitlements of those of orgIDs that
+	// have one, in any order.
+	EntitlementsOf(ctx context.Context, orgIDs []string) ([]Entitlement, error)
 	// SaveEntitlement inserts or replaces the org's entitlement.
 	SaveEntitlement(ctx context.Context, e Entitlement) error
 
@@ -58,6 +61,10 @@ type Store interface {
 	SavePayment(ctx context.Context, p Payment) error
 	// Payment returns the payment of an invoice, or ErrNotFound.
 	Payment(ctx context.Context, invoiceID string) (Payment, error)
+	// PaymentsByOrg returns up to q.Limit payments of q.OrgID whose Status is
+	// one of q.Statuses, newest first (CreatedAt, then InvoiceID, both
+	// descending); with q.After set, only those that sort after it.
+	PaymentsByOrg(ctx context.Context, q PaymentListQuery) ([]Payment, error)
 
 	// IdempotentResponse returns the stored response for (orgID, key), or ErrNotFound.
 	IdempotentResponse(ctx context.Context, orgID, key string) (IdempotentResponse, error)

@@ -343,14 +343,14 @@ func (s *Service) applyInvoice(ctx context.Context, tx Store, ev Event, orgID st
 	inv := ev.Invoice
 	status := inv.Status
 	if ev.Type == EventInvoicePaymentFailed {
-		status = "payment_failed"
+		status = InvoicePaymentFailed
 	}
 	cur, err := tx.Payment(ctx, inv.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return "", fmt.Errorf("load payment: %w", err)
-	case ev.Created.Before(cur.EventCreated), cur.Status == "paid" && status != "paid":
+	case ev.Created.Before(cur.EventCreated), cur.Status == InvoicePaid && status != InvoicePaid:
 		return OutcomeStale, nil
 	}
 	p := Payment{

@@ -69,6 +69,16 @@ func (s *Store) Entitlement(ctx context.Context, orgID string) (billing.Entitlem
 	return toEntitlement(row), nil
 }
 
+// EntitlementsOf returns the stored entitlements of those of orgIDs that have
+// one, in any order.
+func (s *Store) EntitlementsOf(ctx context.Context, orgIDs []string) ([]billing.Entitlement, error) {
+	if len(orgIDs) == 0 {
+		return nil, nil
+	}
+	q := s.db.WithContext(ctx).Where("org_id IN ?", orgIDs)
+	return find(q, "entitlements of organizations", toEntitlement)
+}
+
 // SaveEntitlement inserts or replaces the org's entitlement. A zero UpdatedAt
 // is stored as now.
 func (s *Store) SaveEntitlement(ctx context.Context, e billing.Entitlement) error {

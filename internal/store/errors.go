@@ -1,27 +1,14 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/billingd/billingd/internal/billing"
 )
-
-// take reads the single row of R matching where (column → value), translating
-// GORM's not-found into billing.ErrNotFound. Extra clauses (a row lock) are
-// added to the query.
-func take[R any](ctx context.Context, db *gorm.DB, what string, where map[string]any, extra ...clause.Expression) (R, error) {
-	var row R
-	if err := db.WithContext(ctx).Clauses(extra...).Where(where).Take(&row).Error; err != nil {
-		return row, dbError(what, err)
-	}
-	return row, nil
-}
 
 // dbError wraps err with what the store was doing, turning GORM's not-found
 // into billing.ErrNotFound so that callers never see GORM's errors by identity.

@@ -61,6 +61,21 @@ func (s *Store) Payment(ctx context.Context, invoiceID string) (billing.Payment,
 	return toPayment(row), nil
 }
 
+// PaymentsByOrg returns up to q.Limit payments of q.OrgID whose Status is one
+// of q.Statuses, newest first (created_at, then invoice_id, both descending),
+// and with q.After set only those that sort after it. The row comparison and
+// the order match the payments_org_id_created_at_invoice_id_idx index, so a
+// page is one index range scan on both databases. SQLite compares the times as
+// the UTC text the store writes, which sorts like the times themselves.
+func (s *Store) PaymentsByOrg(ctx context.Context, q billing.PaymentListQuery) ([]billing.Payment, error) {
+	db := s.db.WithContext(ctx).Where("org_id = ? AND status IN ?", q.OrgID, q.Statuses)
+	if q.After != nil {
+		db = db.Where("(created_at, invoice_id) < (?, ?)", storedTime(q.After.CreatedAt), q.After.InvoiceID)
+	}
+	db = db.Order("created_at DESC, invoice_id DESC").Limit(q.Limit)
+	return find(db, "payments by org", toPayment)
+}
+
 // SavePayment inserts or replaces a payment by invoice id. CreatedAt is set on
 // the first insert (now, when zero) and kept by later saves.
 func (s *Store) SavePayment(ctx context.Context, p billing.Payment) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,6 +256,28 @@ func testEntitlements(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 		assertEqual(t, got, want)
+	})
+	t.Run("EntitlementsOf/ThoseThatHaveOne", func(t *testing.T) {
+		a, b := entitlement(uniqueID(t, "org_a"), 1), entitlement(uniqueID(t, "org_b"), 2)
+		for _, e := range []billing.Entitlement{a, b, entitlement(uniqueID(t, "org_not_asked"), 3)} {
+			if err := s.SaveEntitlement(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.EntitlementsOf(t.Context(), []string{b.OrgID, "org_missing", a.OrgID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(got, func(x, y billing.Entitlement) int { return strings.Compare(x.OrgID, y.OrgID) })
+		assertEqual(t, got, []billing.Entitlement{a, b})
+	})
+	t.Run("EntitlementsOf/NoneIsEmpty", func(t *testing.T) {
+		for _, ids := range [][]string{nil, {"org_missing"}} {
+			got, err := s.EntitlementsOf(t.Context(), ids)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("EntitlementsOf(%v) = %v, %v; want none and no error", ids, got, err)
+			}
+		}
 	})
 }
 

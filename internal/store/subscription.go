@@ -80,16 +80,8 @@ func (s *Store) Subscription(ctx context.Context, id string) (billing.Subscripti
 // SubscriptionsByOrg returns every stored subscription of the org, ordered by id;
 // none is an empty result, not an error.
 func (s *Store) SubscriptionsByOrg(ctx context.Context, orgID string) ([]billing.SubscriptionState, error) {
-	var rows []subscriptionRow
-	err := s.db.WithContext(ctx).Where(map[string]any{"org_id": orgID}).Order("id").Find(&rows).Error
-	if err != nil {
-		return nil, dbError("subscriptions by org", err)
-	}
-	states := make([]billing.SubscriptionState, len(rows))
-	for i, r := range rows {
-		states[i] = toSubscriptionState(r)
-	}
-	return states, nil
+	q := s.db.WithContext(ctx).Where(map[string]any{"org_id": orgID}).Order("id")
+	return find(q, "subscriptions by org", toSubscriptionState)
 }
 
 // SaveSubscription inserts or replaces a subscription's state. A zero UpdatedAt
