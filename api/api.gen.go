@@ -16,6 +16,39 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
+// Defines values for BadRequestOrSignatureResponseErrorCode.
+const (
+	BadRequestOrSignatureResponseErrorCodeBADREQUEST   BadRequestOrSignatureResponseErrorCode = "BAD_REQUEST"
+	BadRequestOrSignatureResponseErrorCodeBADSIGNATURE BadRequestOrSignatureResponseErrorCode = "BAD_SIGNATURE"
+)
+
+// Valid indicates whether the value is a known member of the BadRequestOrSignatureResponseErrorCode enum.
+func (e BadRequestOrSignatureResponseErrorCode) Valid() bool {
+	switch e {
+	case BadRequestOrSignatureResponseErrorCodeBADREQUEST:
+		return true
+	case BadRequestOrSignatureResponseErrorCodeBADSIGNATURE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BadRequestResponseErrorCode.
+const (
+	BadRequestResponseErrorCodeBADREQUEST BadRequestResponseErrorCode = "BAD_REQUEST"
+)
+
+// Valid indicates whether the value is a known member of the BadRequestResponseErrorCode enum.
+func (e BadRequestResponseErrorCode) Valid() bool {
+	switch e {
+	case BadRequestResponseErrorCodeBADREQUEST:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CheckoutStatus.
 const (
 	CheckoutStatusComplete CheckoutStatus = "complete"
@@ -37,6 +70,24 @@ func (e CheckoutStatus) Valid() bool {
 	}
 }
 
+// Defines values for ConflictResponseErrorCode.
+const (
+	ConflictResponseErrorCodeALREADYSUBSCRIBED ConflictResponseErrorCode = "ALREADY_SUBSCRIBED"
+	ConflictResponseErrorCodeCONFLICT          ConflictResponseErrorCode = "CONFLICT"
+)
+
+// Valid indicates whether the value is a known member of the ConflictResponseErrorCode enum.
+func (e ConflictResponseErrorCode) Valid() bool {
+	switch e {
+	case ConflictResponseErrorCodeALREADYSUBSCRIBED:
+		return true
+	case ConflictResponseErrorCodeCONFLICT:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	ErrorCodeALREADYSUBSCRIBED    ErrorCode = "ALREADY_SUBSCRIBED"
@@ -45,6 +96,7 @@ const (
 	ErrorCodeCONFLICT             ErrorCode = "CONFLICT"
 	ErrorCodeFORBIDDEN            ErrorCode = "FORBIDDEN"
 	ErrorCodeINTERNAL             ErrorCode = "INTERNAL"
+	ErrorCodeMETHODNOTALLOWED     ErrorCode = "METHOD_NOT_ALLOWED"
 	ErrorCodeNOTFOUND             ErrorCode = "NOT_FOUND"
 	ErrorCodePAYLOADTOOLARGE      ErrorCode = "PAYLOAD_TOO_LARGE"
 	ErrorCodeRATELIMITED          ErrorCode = "RATE_LIMITED"
@@ -69,6 +121,8 @@ func (e ErrorCode) Valid() bool {
 		return true
 	case ErrorCodeINTERNAL:
 		return true
+	case ErrorCodeMETHODNOTALLOWED:
+		return true
 	case ErrorCodeNOTFOUND:
 		return true
 	case ErrorCodePAYLOADTOOLARGE:
@@ -88,15 +142,30 @@ func (e ErrorCode) Valid() bool {
 	}
 }
 
-// Defines values for ErrorResponseSuccess.
+// Defines values for Failure.
 const (
-	ErrorResponseSuccessFalse ErrorResponseSuccess = false
+	FailureFalse Failure = false
 )
 
-// Valid indicates whether the value is a known member of the ErrorResponseSuccess enum.
-func (e ErrorResponseSuccess) Valid() bool {
+// Valid indicates whether the value is a known member of the Failure enum.
+func (e Failure) Valid() bool {
 	switch e {
-	case ErrorResponseSuccessFalse:
+	case FailureFalse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ForbiddenResponseErrorCode.
+const (
+	ForbiddenResponseErrorCodeFORBIDDEN ForbiddenResponseErrorCode = "FORBIDDEN"
+)
+
+// Valid indicates whether the value is a known member of the ForbiddenResponseErrorCode enum.
+func (e ForbiddenResponseErrorCode) Valid() bool {
+	switch e {
+	case ForbiddenResponseErrorCodeFORBIDDEN:
 		return true
 	default:
 		return false
@@ -118,6 +187,21 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for InternalErrorResponseErrorCode.
+const (
+	InternalErrorResponseErrorCodeINTERNAL InternalErrorResponseErrorCode = "INTERNAL"
+)
+
+// Valid indicates whether the value is a known member of the InternalErrorResponseErrorCode enum.
+func (e InternalErrorResponseErrorCode) Valid() bool {
+	switch e {
+	case InternalErrorResponseErrorCodeINTERNAL:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Interval.
 const (
 	IntervalMonth Interval = "month"
@@ -130,6 +214,69 @@ func (e Interval) Valid() bool {
 	case IntervalMonth:
 		return true
 	case IntervalYear:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotFoundResponseErrorCode.
+const (
+	NotFoundResponseErrorCodeNOTFOUND NotFoundResponseErrorCode = "NOT_FOUND"
+)
+
+// Valid indicates whether the value is a known member of the NotFoundResponseErrorCode enum.
+func (e NotFoundResponseErrorCode) Valid() bool {
+	switch e {
+	case NotFoundResponseErrorCodeNOTFOUND:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PayloadTooLargeResponseErrorCode.
+const (
+	PayloadTooLargeResponseErrorCodePAYLOADTOOLARGE PayloadTooLargeResponseErrorCode = "PAYLOAD_TOO_LARGE"
+)
+
+// Valid indicates whether the value is a known member of the PayloadTooLargeResponseErrorCode enum.
+func (e PayloadTooLargeResponseErrorCode) Valid() bool {
+	switch e {
+	case PayloadTooLargeResponseErrorCodePAYLOADTOOLARGE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PaymentStatus.
+const (
+	PaymentStatusFailed PaymentStatus = "failed"
+	PaymentStatusPaid   PaymentStatus = "paid"
+)
+
+// Valid indicates whether the value is a known member of the PaymentStatus enum.
+func (e PaymentStatus) Valid() bool {
+	switch e {
+	case PaymentStatusFailed:
+		return true
+	case PaymentStatusPaid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RateLimitedResponseErrorCode.
+const (
+	RateLimitedResponseErrorCodeRATELIMITED RateLimitedResponseErrorCode = "RATE_LIMITED"
+)
+
+// Valid indicates whether the value is a known member of the RateLimitedResponseErrorCode enum.
+func (e RateLimitedResponseErrorCode) Valid() bool {
+	switch e {
+	case RateLimitedResponseErrorCodeRATELIMITED:
 		return true
 	default:
 		return false
@@ -190,6 +337,127 @@ func (e Success) Valid() bool {
 	}
 }
 
+// Defines values for UnauthorizedResponseErrorCode.
+const (
+	UnauthorizedResponseErrorCodeUNAUTHORIZED UnauthorizedResponseErrorCode = "UNAUTHORIZED"
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedResponseErrorCode enum.
+func (e UnauthorizedResponseErrorCode) Valid() bool {
+	switch e {
+	case UnauthorizedResponseErrorCodeUNAUTHORIZED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnavailableResponseErrorCode.
+const (
+	UnavailableResponseErrorCodeUNAVAILABLE UnavailableResponseErrorCode = "UNAVAILABLE"
+)
+
+// Valid indicates whether the value is a known member of the UnavailableResponseErrorCode enum.
+func (e UnavailableResponseErrorCode) Valid() bool {
+	switch e {
+	case UnavailableResponseErrorCodeUNAVAILABLE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnsupportedMediaTypeResponseErrorCode.
+const (
+	UnsupportedMediaTypeResponseErrorCodeUNSUPPORTEDMEDIATYPE UnsupportedMediaTypeResponseErrorCode = "UNSUPPORTED_MEDIA_TYPE"
+)
+
+// Valid indicates whether the value is a known member of the UnsupportedMediaTypeResponseErrorCode enum.
+func (e UnsupportedMediaTypeResponseErrorCode) Valid() bool {
+	switch e {
+	case UnsupportedMediaTypeResponseErrorCodeUNSUPPORTEDMEDIATYPE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UpstreamErrorResponseErrorCode.
+const (
+	UpstreamErrorResponseErrorCodeUPSTREAMERROR UpstreamErrorResponseErrorCode = "UPSTREAM_ERROR"
+)
+
+// Valid indicates whether the value is a known member of the UpstreamErrorResponseErrorCode enum.
+func (e UpstreamErrorResponseErrorCode) Valid() bool {
+	switch e {
+	case UpstreamErrorResponseErrorCodeUPSTREAMERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookOutcome.
+const (
+	WebhookOutcomeApplied    WebhookOutcome = "applied"
+	WebhookOutcomeDuplicate  WebhookOutcome = "duplicate"
+	WebhookOutcomeIgnored    WebhookOutcome = "ignored"
+	WebhookOutcomeStale      WebhookOutcome = "stale"
+	WebhookOutcomeUnknownOrg WebhookOutcome = "unknown_org"
+)
+
+// Valid indicates whether the value is a known member of the WebhookOutcome enum.
+func (e WebhookOutcome) Valid() bool {
+	switch e {
+	case WebhookOutcomeApplied:
+		return true
+	case WebhookOutcomeDuplicate:
+		return true
+	case WebhookOutcomeIgnored:
+		return true
+	case WebhookOutcomeStale:
+		return true
+	case WebhookOutcomeUnknownOrg:
+		return true
+	default:
+		return false
+	}
+}
+
+// BadRequestOrSignatureResponse An error envelope with `BAD_SIGNATURE` or `BAD_REQUEST` (the webhook).
+type BadRequestOrSignatureResponse struct {
+	Error struct {
+		Code BadRequestOrSignatureResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// BadRequestOrSignatureResponseErrorCode defines model for BadRequestOrSignatureResponse.Error.Code.
+type BadRequestOrSignatureResponseErrorCode string
+
+// BadRequestResponse An error envelope with `BAD_REQUEST`.
+type BadRequestResponse struct {
+	Error struct {
+		Code BadRequestResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// BadRequestResponseErrorCode defines model for BadRequestResponse.Error.Code.
+type BadRequestResponseErrorCode string
+
 // CheckoutCreated defines model for CheckoutCreated.
 type CheckoutCreated struct {
 	ExpiresAt time.Time `json:"expiresAt"`
@@ -226,7 +494,10 @@ type CheckoutRequest struct {
 	// Interval The billing interval.
 	Interval *Interval `json:"interval,omitempty"`
 
-	// Metadata Copied to the Checkout Session; `organization_id` is always the caller's org.
+	// Metadata Copied to the Checkout Session. billingd adds `organization_id` (the
+	// caller's org; a client-given `organization_id` is 400), so at most 49
+	// keys fit under Stripe's 50. Keys are 1 to 40 characters (Stripe's
+	// limit; OpenAPI 3.0 cannot state it, billingd enforces it).
 	Metadata *map[string]string `json:"metadata,omitempty"`
 
 	// Plan A plan slug of the catalog (by default `pro` or `team`).
@@ -271,6 +542,23 @@ type CheckoutSessionResponse struct {
 // CheckoutStatus A Checkout Session's status.
 type CheckoutStatus string
 
+// ConflictResponse An error envelope with `ALREADY_SUBSCRIBED` or `CONFLICT`.
+type ConflictResponse struct {
+	Error struct {
+		Code ConflictResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// ConflictResponseErrorCode defines model for ConflictResponse.Error.Code.
+type ConflictResponseErrorCode string
+
 // Entitlement defines model for Entitlement.
 type Entitlement struct {
 	// Active `plan` is not `free`.
@@ -295,6 +583,18 @@ type Entitlement struct {
 	UpdatedAt *time.Time `json:"updatedAt"`
 }
 
+// EntitlementList defines model for EntitlementList.
+type EntitlementList struct {
+	// Items One entitlement per `org_id` asked, in that order; never with `checkout`.
+	Items []Entitlement `json:"items"`
+}
+
+// EntitlementListResponse defines model for EntitlementListResponse.
+type EntitlementListResponse struct {
+	Data    EntitlementList `json:"data"`
+	Success Success         `json:"success"`
+}
+
 // EntitlementResponse defines model for EntitlementResponse.
 type EntitlementResponse struct {
 	Data    Entitlement `json:"data"`
@@ -309,20 +609,43 @@ type ErrorDetail struct {
 	Code ErrorCode `json:"code"`
 
 	// Message Safe to show; names the problem.
-	Message string `json:"message"`
+	Message ErrorMessage `json:"message"`
 
 	// RequestId The response's `X-Request-Id`.
-	RequestId string `json:"requestId"`
+	RequestId ErrorRequestId `json:"requestId"`
 }
 
-// ErrorResponse defines model for ErrorResponse.
+// ErrorMessage Safe to show; names the problem.
+type ErrorMessage = string
+
+// ErrorRequestId The response's `X-Request-Id`.
+type ErrorRequestId = string
+
+// ErrorResponse Any error envelope; each response names the codes its status can carry.
 type ErrorResponse struct {
-	Error   ErrorDetail          `json:"error"`
-	Success ErrorResponseSuccess `json:"success"`
+	Error   ErrorDetail `json:"error"`
+	Success Failure     `json:"success"`
 }
 
-// ErrorResponseSuccess defines model for ErrorResponse.Success.
-type ErrorResponseSuccess bool
+// Failure defines model for Failure.
+type Failure bool
+
+// ForbiddenResponse An error envelope with `FORBIDDEN`.
+type ForbiddenResponse struct {
+	Error struct {
+		Code ForbiddenResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// ForbiddenResponseErrorCode defines model for ForbiddenResponse.Error.Code.
+type ForbiddenResponseErrorCode string
 
 // Health defines model for Health.
 type Health struct {
@@ -338,8 +661,100 @@ type HealthResponse struct {
 	Success Success `json:"success"`
 }
 
+// InternalErrorResponse An error envelope with `INTERNAL`.
+type InternalErrorResponse struct {
+	Error struct {
+		Code InternalErrorResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// InternalErrorResponseErrorCode defines model for InternalErrorResponse.Error.Code.
+type InternalErrorResponseErrorCode string
+
 // Interval The billing interval.
 type Interval string
+
+// NotFoundResponse An error envelope with `NOT_FOUND`.
+type NotFoundResponse struct {
+	Error struct {
+		Code NotFoundResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// NotFoundResponseErrorCode defines model for NotFoundResponse.Error.Code.
+type NotFoundResponseErrorCode string
+
+// PayloadTooLargeResponse An error envelope with `PAYLOAD_TOO_LARGE`.
+type PayloadTooLargeResponse struct {
+	Error struct {
+		Code PayloadTooLargeResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// PayloadTooLargeResponseErrorCode defines model for PayloadTooLargeResponse.Error.Code.
+type PayloadTooLargeResponseErrorCode string
+
+// Payment defines model for Payment.
+type Payment struct {
+	// Amount Minor units of `currency` (cents for usd); paid for `paid`, due for `failed`.
+	//
+	// Example: 1900
+	Amount int64 `json:"amount"`
+
+	// CreatedAt When Stripe created the invoice.
+	CreatedAt time.Time `json:"createdAt"`
+
+	// Currency Lowercase ISO 4217 code.
+	//
+	// Example: usd
+	Currency string `json:"currency"`
+
+	// HostedInvoiceUrl Stripe's page for the invoice, when it has one.
+	HostedInvoiceUrl *string `json:"hostedInvoiceUrl"`
+
+	// InvoiceId Example: in_1A2b3C
+	InvoiceId string        `json:"invoiceId"`
+	Status    PaymentStatus `json:"status"`
+}
+
+// PaymentStatus defines model for Payment.Status.
+type PaymentStatus string
+
+// PaymentList defines model for PaymentList.
+type PaymentList struct {
+	// HasMore More items follow; ask again with `starting_after` = the last `invoiceId`.
+	HasMore bool `json:"hasMore"`
+
+	// Items Newest first.
+	Items []Payment `json:"items"`
+}
+
+// PaymentListResponse defines model for PaymentListResponse.
+type PaymentListResponse struct {
+	Data    PaymentList `json:"data"`
+	Success Success     `json:"success"`
+}
 
 // PortalRequest Every field is optional; `{}` asks for the defaults.
 type PortalRequest struct {
@@ -359,6 +774,23 @@ type PortalSessionResponse struct {
 	Success Success       `json:"success"`
 }
 
+// RateLimitedResponse An error envelope with `RATE_LIMITED`.
+type RateLimitedResponse struct {
+	Error struct {
+		Code RateLimitedResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// RateLimitedResponseErrorCode defines model for RateLimitedResponse.Error.Code.
+type RateLimitedResponseErrorCode string
+
 // StripeEvent A Stripe event, as Stripe sends it; only the fields billingd needs are read.
 type StripeEvent map[string]interface{}
 
@@ -368,6 +800,84 @@ type SubscriptionStatus string
 // Success defines model for Success.
 type Success bool
 
+// UnauthorizedResponse An error envelope with `UNAUTHORIZED`.
+type UnauthorizedResponse struct {
+	Error struct {
+		Code UnauthorizedResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// UnauthorizedResponseErrorCode defines model for UnauthorizedResponse.Error.Code.
+type UnauthorizedResponseErrorCode string
+
+// UnavailableResponse An error envelope with `UNAVAILABLE`.
+type UnavailableResponse struct {
+	Error struct {
+		Code UnavailableResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// UnavailableResponseErrorCode defines model for UnavailableResponse.Error.Code.
+type UnavailableResponseErrorCode string
+
+// UnsupportedMediaTypeResponse An error envelope with `UNSUPPORTED_MEDIA_TYPE`.
+type UnsupportedMediaTypeResponse struct {
+	Error struct {
+		Code UnsupportedMediaTypeResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// UnsupportedMediaTypeResponseErrorCode defines model for UnsupportedMediaTypeResponse.Error.Code.
+type UnsupportedMediaTypeResponseErrorCode string
+
+// UpstreamErrorResponse An error envelope with `UPSTREAM_ERROR`.
+type UpstreamErrorResponse struct {
+	Error struct {
+		Code UpstreamErrorResponseErrorCode `json:"code"`
+
+		// Message Safe to show; names the problem.
+		Message ErrorMessage `json:"message"`
+
+		// RequestId The response's `X-Request-Id`.
+		RequestId ErrorRequestId `json:"requestId"`
+	} `json:"error"`
+	Success Failure `json:"success"`
+}
+
+// UpstreamErrorResponseErrorCode defines model for UpstreamErrorResponse.Error.Code.
+type UpstreamErrorResponseErrorCode string
+
+// WebhookOutcome What billingd did with the event:
+//   - `applied`: its effect was written (or, for a reminder such as
+//     `customer.subscription.trial_will_end`, logged);
+//   - `duplicate`: the event id had been recorded before; nothing was done again;
+//   - `stale`: older than (or overruled by) the state already stored; nothing changed;
+//   - `unknown_org`: it names no organization billingd knows (an org is created
+//     by its first checkout); recorded and acknowledged so Stripe stops retrying;
+//   - `ignored`: a type billingd does not act on; recorded.
+type WebhookOutcome string
+
 // WebhookReceipt defines model for WebhookReceipt.
 type WebhookReceipt struct {
 	// Duplicate The event had already been recorded; nothing was done again.
@@ -375,6 +885,16 @@ type WebhookReceipt struct {
 
 	// EventId Example: evt_1A2b3C
 	EventId string `json:"eventId"`
+
+	// Outcome What billingd did with the event:
+	// - `applied`: its effect was written (or, for a reminder such as
+	//   `customer.subscription.trial_will_end`, logged);
+	// - `duplicate`: the event id had been recorded before; nothing was done again;
+	// - `stale`: older than (or overruled by) the state already stored; nothing changed;
+	// - `unknown_org`: it names no organization billingd knows (an org is created
+	//   by its first checkout); recorded and acknowledged so Stripe stops retrying;
+	// - `ignored`: a type billingd does not act on; recorded.
+	Outcome WebhookOutcome `json:"outcome"`
 }
 
 // WebhookReceiptResponse defines model for WebhookReceiptResponse.
@@ -386,44 +906,47 @@ type WebhookReceiptResponse struct {
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
-// BadRequest defines model for BadRequest.
-type BadRequest = ErrorResponse
+// OrgId defines model for OrgId.
+type OrgId = string
 
-// BadRequestOrSignature defines model for BadRequestOrSignature.
-type BadRequestOrSignature = ErrorResponse
+// BadRequest An error envelope with `BAD_REQUEST`.
+type BadRequest = BadRequestResponse
 
-// Conflict defines model for Conflict.
-type Conflict = ErrorResponse
+// BadRequestOrSignature An error envelope with `BAD_SIGNATURE` or `BAD_REQUEST` (the webhook).
+type BadRequestOrSignature = BadRequestOrSignatureResponse
 
-// Forbidden defines model for Forbidden.
-type Forbidden = ErrorResponse
+// Conflict An error envelope with `ALREADY_SUBSCRIBED` or `CONFLICT`.
+type Conflict = ConflictResponse
+
+// Forbidden An error envelope with `FORBIDDEN`.
+type Forbidden = ForbiddenResponse
 
 // Healthy defines model for Healthy.
 type Healthy = HealthResponse
 
-// Internal defines model for Internal.
-type Internal = ErrorResponse
+// Internal An error envelope with `INTERNAL`.
+type Internal = InternalErrorResponse
 
-// NotFound defines model for NotFound.
-type NotFound = ErrorResponse
+// NotFound An error envelope with `NOT_FOUND`.
+type NotFound = NotFoundResponse
 
-// PayloadTooLarge defines model for PayloadTooLarge.
-type PayloadTooLarge = ErrorResponse
+// PayloadTooLarge An error envelope with `PAYLOAD_TOO_LARGE`.
+type PayloadTooLarge = PayloadTooLargeResponse
 
-// RateLimited defines model for RateLimited.
-type RateLimited = ErrorResponse
+// RateLimited An error envelope with `RATE_LIMITED`.
+type RateLimited = RateLimitedResponse
 
-// Unauthorized defines model for Unauthorized.
-type Unauthorized = ErrorResponse
+// Unauthorized An error envelope with `UNAUTHORIZED`.
+type Unauthorized = UnauthorizedResponse
 
-// Unavailable defines model for Unavailable.
-type Unavailable = ErrorResponse
+// Unavailable An error envelope with `UNAVAILABLE`.
+type Unavailable = UnavailableResponse
 
-// UnsupportedMediaType defines model for UnsupportedMediaType.
-type UnsupportedMediaType = ErrorResponse
+// UnsupportedMediaType An error envelope with `UNSUPPORTED_MEDIA_TYPE`.
+type UnsupportedMediaType = UnsupportedMediaTypeResponse
 
-// UpstreamError defines model for UpstreamError.
-type UpstreamError = ErrorResponse
+// UpstreamError An error envelope with `UPSTREAM_ERROR`.
+type UpstreamError = UpstreamErrorResponse
 
 // CreateCheckoutParams defines parameters for CreateCheckout.
 type CreateCheckoutParams struct {
@@ -440,11 +963,31 @@ type GetEntitlementParams struct {
 	// Wait Long-poll for up to this many seconds.
 	Wait *int `form:"wait,omitempty" json:"wait,omitempty"`
 
-	// OrgId Another org to read (service tokens with `billing:read` only).
-	OrgId *string `form:"org_id,omitempty" json:"org_id,omitempty"`
+	// OrgId Another org to read: service tokens with the `billing:read` scope only;
+	// for any other token an `org_id` other than its own org is 403.
+	OrgId *OrgId `form:"org_id,omitempty" json:"org_id,omitempty"`
 
 	// IfNoneMatch An `ETag` from an earlier response.
 	IfNoneMatch *string `json:"If-None-Match,omitempty"`
+}
+
+// GetEntitlementsParams defines parameters for GetEntitlements.
+type GetEntitlementsParams struct {
+	// OrgId The orgs to read, as `?org_id=a&org_id=b`.
+	OrgId []string `form:"org_id" json:"org_id"`
+}
+
+// ListPaymentsParams defines parameters for ListPayments.
+type ListPaymentsParams struct {
+	// Limit Page size.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// StartingAfter The `invoiceId` of the last item of the previous page.
+	StartingAfter *string `form:"starting_after,omitempty" json:"starting_after,omitempty"`
+
+	// OrgId Another org to read: service tokens with the `billing:read` scope only;
+	// for any other token an `org_id` other than its own org is 403.
+	OrgId *OrgId `form:"org_id,omitempty" json:"org_id,omitempty"`
 }
 
 // HandleStripeWebhookParams defines parameters for HandleStripeWebhook.
@@ -467,104 +1010,144 @@ type HandleStripeWebhookJSONRequestBody = StripeEvent
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz9ctvIkX+VLiRVluogSrLkVEJV6oq2uVklsuTTx22SpU8YAk1yYnAGOzMQzbVUlafJg+VJrno+QAAE",
-	"JdnWKld398euRRIz09PT3/0bfI5SOS+kQGF01P8czZBlqOyfw0s2pX8z1KniheFSRP1oIEAW7KcSwbAp",
-	"yAmYGQIKw02OcxTmhYa0VAqFAW2YQdhi8FMpDWagjeJiut2L4kjhTyVXmEV9o0qMI53OcM5oNbMsMOpH",
-	"7tno7i6OztGo5WBiUK1Tc4GpFJkGI2HBuIExTqRCUDSEi+n9S8254PNyHvX34rAsFwanqOy6fz7Hn0rU",
-	"5jhbX/dyRovYn4FnfcuElOU5qhcakj/v+KE7x1kCixkK4Aa4hn0idP/lb0cinTHFUoNKEw+THwc7f2U7",
-	"P+/t/K53vfMhiQFzjcBgigIVI+ZJgT24ILZKAXiDajkSCnUhhUYYLy0FnqIdnsGcZ1mOC6YQttzaQhqY",
-	"M/URMwgsASny5UhoCWbGDMyYyHKiSCBm9nmNhig3M5xrzG9Qb/dGImrwkH06QTE1s6i///K3MfG0+hxH",
-	"BTMGFTHsv5o7/LdfR/HaUd/RAMXmaLwEHmc4L6RBkS7/hMv1U3jHPqIG5o4bNJugOwnN5ggfcQlMZKsv",
-	"xjJbwoKbGRfw8hBmslQapmhGonokMPSoOQ0NAgYZn0zQSradaopGw+He7yB5c3b63cnxm8vEcYcTbU6R",
-	"ojgSbE67rO1lhzazgYkvX71qM7GDTYFOy6XXLPPiRp9SKQwK+ycripynjJi1+zdNHPtcW/TXCidRP/rV",
-	"7soA7Lpf9e5QKanO/SJuySbnk9eDt9fnw/+4Gl5cJv268JGozVk+kWqOmePjHLVmUwTihLbfFEqOc5yT",
-	"etYMTl1tNlHoH9+tKaclb8WEM3XBp4KZUuEz8+Pi+A+ng8ur86HXedrphVG8QNCBJMgkOl28QcUnS6/p",
-	"DX4+IVveSDHJefqckjE4OR8O3v7l+uLq9cWb8+PXw7cJbBErpJoCyxWybAkzpoGlKWq9DVLVNAi2WooC",
-	"CkuNWbcObj8hq76TasyzDMUz8uq7s/PXx2/fDk+9Dhn5EQXM2dJKCEsNTKQCM+OauPeEm/0eWW5myyfb",
-	"qpvvvr2Sx0xnmH6EgmmN2RNu5liQk2H5Mx7c8enl8Px0cJL0gQkoBX4qMCU3PWE8LxUeQYaG8VwDeeBc",
-	"TqeYxSDIb5O3KpV4Ug6cSvOdLEX2jBw4Pbu8/u7s6vRt0odSfBRyIWJSZSakmaEieX2hn3CL79kylyy7",
-	"lPKEqelzmvb3g7+cnA3eXl+enV2fDM7/MEz6LgCQdJq/OYQ/8dewtcDxTMqPug/78I6/fkrLdM4MnvA5",
-	"N/icB3w+uBxenxy/O74c0hkbKWHOxDL4+fbZ2ih9pwrT79tfLaCnMPsbOHMlWGlmUvGfn5U1V6eDq8vv",
-	"z86P/zp8m8RVfDOKBqWZUS7k1q3i7FH0hNJwJdgN4zkb5/i8W/7PwfHJ4PXJ0PuqjBk2Zhop4CuFQpbO",
-	"iKYjH43nzKB60m3rsiikMpi9w4yzSxsVP+P+L67evz87vxy+vX43fHs8uL78y/vACmsNfIqVtKl4ynDu",
-	"qtBGIZtbep9z9+8vLs+Hg3fXw/Pzs/OkH8Ja8nZP6MjuQlJk53lD0YIszRuFzJu+QskCleEu8cFPBVeo",
-	"B3b7lHAwE/WjjBncMXyO6xlmHGnUmkvhCMNPbF6QFkWpvjaozTXbH79MD7oGlirvqD5YLrzQMJOanH9B",
-	"VsBIkAWKXkeCWy9G/FijxU0f1zb0oRosx3/D1BAJLX5UB7bGF9LMh868zVziTWkD8odGXvjH1rbjv4/d",
-	"+vft4BxZxoVfq0m7TQ+66y2eX0A05Uj8Dum99702q1gobowtuOh6Wap2HGMpc2RiTRzWhcUwU+rHcvLC",
-	"PX3fKfsJY7/L+1lUZfQsyzixgeXva6yasFxjW1GHn1hq8iVIgbasVORMJJZNSaF4isdZQnYq0NeDhFPs",
-	"fMPyBDKcsDI3GowciWQuhZn5ekbzhFImUsyvuvThhxmqVcqLtjBHYX+pjZxTTCjAjT6CeakNjJG+YgJY",
-	"nssFZiAVn3KrOpU6l4pHcaNCsnf42w4FDRt56LiOw3N3cTRHw4KydHO5UZt5tbfXsXCTBW9kwTEjI0A7",
-	"D6cJF04KjiCRasoE/9na6WvuzoPlC7bUzSKiz/fm7FOdnld7HTJDp9xRqAX6HnReVmXalBmWyylsjZfh",
-	"uEkwZGJzcINsnti4dWUYCyWb3P/N4QPlKRIXK2mdFNFPa9Q42bz+59//kWwfAcWYLoXgGg739mAUHYsb",
-	"lvPMDz9+6+KpL6qaxdFPJSNzsOwqIjOjj2wx1ObbBaodjcxYBto4t6oU769XiivD+VUqwSgMhoItuZg+",
-	"uVbc3WNgvER2eNWV0Tx/VmP8Fe78a5Q+aMv9scETOYMvCBy8AC5mPEdXfvYs5vorAorK1djt1jhV53O8",
-	"ftgfHhaZpwk8gvw9a+BxUR1i2zK1LfULDY6F1h4K0v0fIzqGKI6CzFe8zGqLriRmuOLtOqtYavgNrlPi",
-	"XXZIJiYKMelWF+dJB+Y9Ki6zoaiLbf0xv7HHnssqNqPBrpPXWKJTM0WZ+4zUNdnWmDFBW/62e+cG57pT",
-	"yfwXTCm2pM91Z7lBL7udn2OcLUjVXU3dGVrvaPWsHFdDYaqYcLWNthPssBfM9Uzv6yM+1nBc1IhYGQ+j",
-	"OMuHIrvPKD7I+rKgxzM3xZp3Eu0GLiyYhpxpE6z3EdASwCeuftnwQ19ASEtrW0dbGarKcHkNCXyuiVCT",
-	"Lx1S2qUcdT50mYhh3RJ+i4Grq/2zGDebvr+RGTrv7UxVrZ8UxVG9YBXFUdV2iOKoquNGcbTeuoniKLRm",
-	"ojhaq4TaqbsKI1Ec1euHURw1GmQ0rlFScDSGClMUR6HA3m1ZacdvbYF9/YxSz4kHKx6WZTYLsOW7Di/N",
-	"Jjad1zO5OOruXq6Rph7CDDjRWkMJPOzd7b5W1NaX2igVmyUZQwXpQTZ5PjdF2YuZTUI/rHunjULslu2i",
-	"13WQ1gldmc/KC3/sEIr2im7U5oW+Tcc9sc+i3se1GHddoMY8z7mYQojv6uGKzeGjOFoiU5169F4qw/Kv",
-	"LDXcoFrChGOeuQjVjTuC5PNdAkx/1L53iVVlobdWS3CtsHsSJ6tulsoXGkb++VEEORcfYSpRP0vO5Pi0",
-	"MWN6VIj/JmR8brJGrfCITIwyOzm/cdXU+4Wb1vvwEJnfJuDNHT+LnDuGDW9CObtTFF1k0Q7efXqNNDYG",
-	"ppv5Njc+tSJhsgKrg9pkFurkmrQKWZ33NcLWQ7OOBCIsWQ8mnRWyUWgipMAaLkSqqW8H+xFjd/JBd+nx",
-	"EOiQDNTioYJpc52VWIU5aKMbUTCe2Uyvlp+sPlyHVIUmKPWGnOVizcQTxz905R8/uDz/HFPkRUeGk5Wu",
-	"H4HdhsseFsxYVmFCxogCFKZSZZgdUf4zI8tG4WgmBQKbMi42lA5osnZRH2/M9f7g5fjgzYMaFcbHNaq7",
-	"ZLS5529TsRb/nkHHbM6Sloqb5QXN5WgdI1OoBqVzvu7Td8Fm/vGHy4BUsyy3v67YOTOmcA0jLiZy/aAr",
-	"NeMaGMyQZTlqDX+8ODutPJdGdcNT7MGxRYwqo0kISkUH5bVqJOpqRUGYkuV0FnQupK4x5GiC8r/QoRKl",
-	"YYuJrDIB8+2RKJS84ba4spgxQ36jno4QtT4hysDI2Ja2mNALVOSE7BCbPXJtsTkjQdosxb+PIuvzJsp2",
-	"5TIdw1yOeY7AikLbWVxhc8zSjyiysHXdG4mR+NWvYChuMJe0X+ddLZ8qkCfxUAD6Z/qQfB6FMx9FfbCm",
-	"EUb28Onz516vd3eXgBTEPvtY3B7jPDuMXFxmR41soDmK6Fsfa7oPVbg5isK0HuzSg4TGJA76l864wB1S",
-	"aUoG7a7nrLAQXay1J76/vHzvDWSftn8LNAfc+u/g1tnK25G43dnZqf6jBxtgObi1ReLbFejQsi0OoBTH",
-	"RGf2Y+ChklzhTB+AKIJbsdHxt0vu05Jcay6m8WrtGLyZJZtvD3vB6ej8sk5/HMzr6DG4Ab/8Cidm1z6A",
-	"Ww8VW3Azk2WQYEhzxucOhlNDytEv4UHaWuJVr0+HlIBOZYF+oRWqxy50CLcVHxVqWaoU7fR0ghYzPMZc",
-	"iqk93Rryx8/WBQW8tZDZ2+AEXzQKw5UvcGUYDxE8gnTGxBQ1TGWl+7a90oqp3KorLGFYiwlIWrDC5F5c",
-	"oZ9pHflDU+4T+x8GAFWS0wkcsBO9Itoq4Kyd0jJ1I5TAz9mA5tBMLy1H2widI9CIkNSQOWGCFlo1qFAo",
-	"3ZOp7EPiDOlOBadNOgVeG5bTUcJCSRFOvgUYgFt4tfcSbpu4gabqabbUoGUlqTmyj+QCPuJSr7SwAqHY",
-	"KQ+8IFVYlK0aAi3DAkVGB759H0bFz10h+uzEe1Zqli4CwVw/CtBHM1k7fl7dDNDBlAcrHluPY4dxE2rM",
-	"sHWwdwhcpHmZYbYdQ8qU4rhWIxiJAWgmyJ6kck6kta4abIULBnD//QJiyEhgOpN0Cis7xUDgwio316u7",
-	"Bz2whQASUCJKYYHM3gtgeiQS6zp6lXdIgjM7ZwYh53Nu9EhU5XVyB221TRUy59gtbx3SDQpvSrY0krU2",
-	"mC+345GoWwuyFdo+mOacvtiqQLQvNAXWFPd4hLWDqM+lwZFgWaZQ6+0eDEDhxNqBGnyd1KmlY9ZKNDWJ",
-	"i5FYzGROaYa9hOLihBkj5QWcTDA1PbC4PbexVJaCNjZeAgki8ZG0O/CLfMBIJAMPaLMc6cNr5zFG5d7e",
-	"QfrHHy7tH5hUl0Ag2WUF300oj1R2TA+udPAx2krS0t1wIGbyDLhLQFIpJnxaOlflPQdsVV1hqabXPEu2",
-	"j0KQ4iccCcuKjW5kzpb2WFwbd82+Oz76yR26wP5YixWjOLpB5TLtaL+319uznYACBSt41I8Oenu9A5vF",
-	"mJkNYC0D/OjderujkLqj5u0QL9qaCqe5epuCU5+mt/pAxK5GTjenKGUileNpvV0fQ8Ua3294ocEmcJCx",
-	"pQvyduCLIRqnyK05m/IbtA3xkQAY2XI5WV0/qD5mFB0Bq01X9yms6oXYn2muauLOTvuRAzi7GMBTW43o",
-	"0Y66MSQQICSQhM673ZgNw8mvFxYuTYyEdsfdzrrqqnv2VMCTap0As6jJMisKuDo/cWFnqQ3NvlYcUphx",
-	"hakJVaLmYiTCqRSGcVHlEjRN8vnN98M3fzq7ury+GF5cHJ+dXh+/vUuI5hRnMs9QOcoDrMTuN20AQnTA",
-	"gXADKRPegVAcoXhmT2MNIGLnHBiYS22c1BQoquawt5IWhs4zF0PmlTFzzWRnz2lyO9QLvRMLe8epoqoR",
-	"NQr0wawmaidcaeNocbHmYiY1Phy8Vdek7OY6IkI75w/WLrRjtPgLb3PREm538JVXurxgO2Lr17p24LXz",
-	"fvWYz5WNJqs48nD/4KhSFl9qcgmQD5doXpuQ0FBSOU9HCILsmax3GqyhrCz8cRb1I+s0MZirqHl17sfu",
-	"CsLqkd3W1bq7D1U/4bXMnu5eSBvOdtcsWlDO2r7O9nJv78mXb0MmN9xPWTP+vj4LWwIXVTPZeTX7vRT4",
-	"lED/Q7f1riEVi3Zr1/3skP2HhzRg8nbQwcODVveh7IjfPTyiumxGA/YfsUT7Tocd9+ox++nAgtPgl4+g",
-	"sn6b4i6OXj2G59UNIzvg5SMobAC17aiDR51TBe231bpyPmdqabsJTJlVlNIqfFXyOrGZfz1eoQCLTckk",
-	"hAAr+kBTdwZNu58rCNEdUTtF0128rYc99P+FWKOFYuvgpOSkXhzw14RGIhhKKTB2YL/DHiQl+eAQKBQK",
-	"tY0bN6KiOkzjFM1mu/gIrecZbCWpdoDEXrjQS/Hm6jpvHWt1zw3zL7rY++EZLGG7O/RIS/ikRu6ZLNbh",
-	"wyOqe3PPZzy+yQyciQo96zSvfU76UfqOTWTaRjVfy9/iCtFptXO8XC+2H9n0jwvf3hoJGoG6qqb4NGiF",
-	"c2tDsF5oV1x3Kl8rknANSeiHJeASh8R1xRKXe7shSWiQ+XYbfdzJSgwBqQ3KQ8JAk2zVmtTb9XKIh99V",
-	"q1hyVYlu3gZUzxLjHnfZizuPCuENhXTtDveShVA6KpSUEzrSgi2JwX0XELp3Lrhw1lf/Z0xDEgy13y/b",
-	"YGGdgYWafaWpvIW15PkMnL4jn9HM8eHeFP8oVOhoTpdD2MyfidW0jhIz8wi7UJGxxKipo+TAUlIHxbhb",
-	"4QKS4SWbJkeQHE92TqXAnXfMpLOkll77F4wYNnUhO5FysHe4KofbcL6WWSwYNz6dqPdTZphnUArD8zUU",
-	"nMsMNEyUnLudujeecLFG11ZAGQZlHGMq57ZSxrLltvV3dhErJJaUUDOyl6FtamJfEbJKzbD1FhW795c2",
-	"4+7yd3XQ2QMub9Dp8FZWhYJeEtYuH/hTiWq55gSvbd/5a71e3CbwRIrpjqWARLMsXO5se0tiGRi3iSTi",
-	"bpsYB858+Sp+4I0v66+6WWmUka6stdWlKi01Idu4kWdORZ6SX4OgMVZWbY+QqZzbwrQT9d7Gl5LUBTm6",
-	"7zU8v2Rs0gW93PQGAa8UrcsEHW8tui8ksc9849XjAxdfdAAbakZEG57nMCfuom7bjSMQ0tmpf80O/idn",
-	"m/8LY7cfyFVWdfgGwuBRQZuDwT1c12ZVdthqs+hakmjWk7jweDwSiwp7V91TCh1YinniEK3AHM1M2l63",
-	"K87qHpx62A7XLvSjYJGm6zexfGE+cpQWD1E1dkMgGQLFCiPYLC93131faEgCxxKHsWPCBnndMMFWJdj3",
-	"ikJl21c6/cuxbF+nzdslGvuCLY/lojSdqKligW1bYXcl0MN/eR0RLlBkDqHpK+8NfObGMmMTDvjLlAqb",
-	"YNRnLhR2Qyc3JccbFKt28/v/QEHwS030/xcEn7IgeFY0XzDWlsnJqli90bvMLIr951oJoKn74fduvbuf",
-	"8vCCqTroMOr/+KG+hxN+g4Iy8i1vo0J6XhbbNaIrorSne45G8VTfW7rws73Q4J8Ofe/3SpLXwlKDwU8G",
-	"8FMhtUUag0OK97ryq3d+yQdNEM25W+SMt4xPx0v81on2pD7p+zQ28L7Ghnm1t40c99333pLN843iMkVD",
-	"Ujl4f3xRYBp9kbUOE68Y1uYO1+Bnh0ymZesacQVx7eRr18BfmsGWYtqtYqm5j7e2SLBZCf3P36SDX2tt",
-	"NmytuiLqK2e1FwFVEKt7FTiEeLvaGq/NMa0tQtpb0YobysQn9fRK92z5aPVuRa7dWxW5fbWpq/awxUjY",
-	"3u7W9+8Gb2I42NsDCiBzVBSybodXxrbQXiy8yc2/hWAk2qA5isdEFeyGwmgP7A0Gh/jhoclqYLy074ll",
-	"I6Eww5xb7I6PKV1Jw0OGGmDjpIKjO3xv0oNBxe8Kf+sKjK8+fXJRoJBQMGU4yx3bYtBV3KpI11H36lHo",
-	"SFjAYmcU2hUSugqmm9CD2B+qOVVV4tVZOYWCrcT8/p9//0d8s//7ZqmpXapogxG/6CXCv1B3u35l5ZkD",
-	"1g03ETYYQHfZYsF0db/CYeLt+nTcMxSrOzEsNZr0h1OmtSz+lS3u+stcvyGI/NqY7nlerzUQ/oCYBpln",
-	"9I9tihip7FuzmUF7TwmzrmaJj+QNM/wG/dO2EOik03UKmu/rqpL0xeodHUctE+EzQ2epnlAAntgTpUi7",
-	"Zo0rYDXXEzwNOZ7mPM2LLz9+IBuhUd0EA2Yv9UW7FhnjZ1uruFT3TrrA6MT2urOK6zH56h04vgZjy8m9",
-	"lbkLkfp6uXet4+aWv89N1srjgR/r875Xcoy6AlmF0IWsAOaT2hw1d3734e6/AwAA//8=",
+	"7H39chs5kuerZNRshKW9Ei3bct80GRMbtM2e1oxs6SR5e2ebPhVUlSSxLgLVAEoyu+2IfZp9sH2SCySA",
+	"+mKRom215jbGf3S0JRW+MoFEfv7wW5TKZSEFCqOj4W/RAlmGiv45uWRz+/8Mdap4YbgU0TAaC5AF+6VE",
+	"MGwOcgZmgYDCcJPjEoV5pCEtlUJhQBtmEPYY/FJKgxloo7iY7w+iOFL4S8kVZtHQqBLjSKcLXDI7mlkV",
+	"GA0j92306VMcnaNRq/HMoFqfzQWmUmQajIRbxg1c40wqBGWbcDHfPtSSC74sl9HwMA7DcmFwjorG/bdz",
+	"/KVEbY6z9XEvF3YQ+jPwbEhESFmeo3qkIfm3A9/04DhL4HaBArgBruGJneiTp3+cinTBFEsNKm1pmPw8",
+	"Pvh3dvDr4cH3g6uDd0kMmGsEBnMUqJglnhQ4gAtLVikAb1CtpkKhLqTQCNcrmoGf0QHPYMmzLMdbphD2",
+	"3NhCGlgy9R4zCCQBKfLVVGgJZsEMLJjIcjsjgZjR9xqNnblZ4FJjfoN6fzAVUYuG7MMJirlZRMMnT/8Y",
+	"W5pWP8dRwYxBZQn2f9sr/F//FMVrrP5kGyi2RON34HGGy0IaFOnqr7ha58Jr9h41MMdu0GyGjhOaLRHe",
+	"4wqYyOpfXMtsBbfcLLiAp0ewkKXSMEczFdUngaCjdje2ETDI+GyGtLOpqzkaDUeH30Py8vTNDyfHLy8T",
+	"Rx1u5+YOUhRHgi3tKhtrObCL2UDEp8+fd4m4fiJO1bxvU46FNAtUINXc7jOFLBuCRnXDUwQj36PQbil2",
+	"cck1z3Mu5kP7WQI6lQXSfhhNxUwqYGIFrjtqCUxAItX8imdJ+P2C2X2tQd4KGpNbcjxr0OCXEtWqJoFr",
+	"/hUr/2RPs+MQ7Y8XLPMHzf6USmFQ0D9ZUeQ8ZZYuj/9DW+L81hj0nxTOomH0h8e16Hvs/qof112e+5Hc",
+	"uG1KJy/Gr67OJ//n7eTiMhk2z54lwpLlM6mWmLlttESt2RzBUkHTbwolr3NcWunUkLdNqbFpmv7zxw3Z",
+	"RNOrp32qLvhcMFMq/B2I0uj9TvpcHP/5zfjy7fnEi0C78gujeIGgQyeQSXSi6QYVn6284GvR9x7J9FKK",
+	"Wc7T+9suocOtxBifnE/Gr/52dfH2xcXL8+MXk1cJ7Flq2EPDcnsAV7BgGliaotb7IFVDpsBeR3SAwlJj",
+	"1i+V9u+RWj9Idc2zDMW9kavqcSu9fjg9f3H86tXkjT9aTgAt2Yo2CksNWAFlFlxbCt7jgn9ElpvF6t6W",
+	"6/rbtlarR6QLTN9DwbTG7B4Xcyzs1cvye1tN6HCilFRbGXj85nJy/mZ8kgzttVEK/FBgapWYGeN5qXAE",
+	"GRrGcw1WP8nlfI5ZDMJqNfYuL5W4V0q8keYHWYrs3igROtxKhDenl1c/nL598yoZQineC3krYqCLtbql",
+	"H+l7XOUZW+WSZZdSnjA1vz/h3+l365rPxn87OR2/uro8Pb06GZ//eZIMna4kLWu/O4K/8hewd4vXCynf",
+	"6yE8gdf8xX2KrHNm8IQvucH743ajz62LPx9fTq5Ojl8fX04sz42UsLRalNcMurwms+agsmu2rbJhAVm7",
+	"5Cvo81aw0iyk4r/eI4GanW6l0Ns347eXP56eH//75FUSV4rRNBqXZmFtSDd8ZZ9Mo3vcGm8Fu2E8Z9c5",
+	"3ufKQ593Lfxfx8cn4xcnE3+nZcywa6bR6oulUMjShe1l5G2ZnBlU97p4XRaFVAaz15hxdkma9b1RYb3z",
+	"O8hx8fbs7PT8cvLq6vXk1fH46vJvZ4EyJC+8vZp0J3WfyuDbQhuFbEn32f0Ro9nrdiqcXVyeT8avrybn",
+	"56fnyTAox/aSvMf771OwtzomU58q3+ftQbsQQHGDuTURSevs6vdWYW2q7E699XKe5HuhZIHKcGe4YSB5",
+	"+9epzGgOKMplNPw5anQZxVFrzOjdmnkYR16g3MUiYs1r/+0n5yGq/Dx3NmwSt+ld+tlNv55Fs+N6tvL6",
+	"PzA1dlhdkrp/p87sdKa10ULz2FOzb4gea/azWNw0wb6ag984tgPHXlpjQJbmpULmlZgO4T8UXKEek5ia",
+	"SbVkJhpGGTN4YPgSox4ia9SaS+GohR/YsrBXYJTqK4PaXLEn10/TZ30NS5X3uFxJSj3SsJDa6vSFvcKN",
+	"BFmgGER97qoWDaq5uO7jxoJ2oEdzG7fpYi/UO631DnF3Z+mF/2wzS2n8bSs4R5Zx4cdqz508AP1OZk8v",
+	"sHPK0dI7+DS9dCXHwa3ixqDzxjV88Q12XEuZIxNr22F9sxhmSr0rJS/c19u47DuM/Sq3k6hy5rEs45YM",
+	"LD9rkGrGco3di3TygaUmX4EUSL70ImciITIlheIpHmeJ1SfC/AaQcGvJ3rA8gQxnrMyNBiOnIllKYRbe",
+	"iduRa0ykmL/tOw8/LVDVji2kaIS16ktt5NLaeQJc6xEsS23gGu2vmACW5/IWM5CKzzkdneo4l4pbsdRw",
+	"jh4e/bHngIaF7GS62+9I5BoWDks/lVtu2eeHhz0Dt0nwUhYcMysE7MoDN+HC7YIBeFdzBizLNLmRmeC/",
+	"knZF/mSrLUxFFT+Raj4CBmnOUZiDOb9B0dOIvM2H+zFoCczAUmoDR99PxXtcaZhxA6XIUEElrp4fDuCv",
+	"9m9MoQvEHB1CIwyzF76citxaeyM4LVCMz47h2eDQspACIhTS4iau14RiJlWKGrjx0ZEl+9Ak59H3PVve",
+	"btKeuxjs70HnZRVaS5lhuZzD3vUq7Fa7r6VTugyyZUIKVi3XCyXbm+e7ozsc63a300HpnZH909ps3NG6",
+	"+u///K9kf9QIFjiuwDQ6Fjcs55lvfvzK2XKf5e+Po19KZqXZqi/wx4weUcCCvIEFqgONzBABydSuontP",
+	"1qN7ldz/ohPNrCUOBVtxMb/3Q/1pi3z0B6pHKahl/vmD3iVfoI18icwKp2W7anNPd9ln6D1+A94ueI4u",
+	"ZOhJzPUX6EPVTUnLbVCqSed4ndnv7t4y96M3hf33oHrTRcXErmTqXjSPNDgSkjz0FohlQxRHYc9XtMx6",
+	"7ZG1eM7O5lJfkKcVx/liG2q95yiOQrffrKpdrKpJfWTW6c1Sw296OO0VyeCKminEpF8KOv1ubM5QcZlN",
+	"RFMaNT/z+3XX41ZbDLaxS6ppDdErcEWZeyeny3dZ2x0zJKcPrZ0bXOpe2el/wZRiK/tzU//aIG77dRpH",
+	"OAp9NDWIpo5DSg+Jz/K6agpzxYTzmnd1m55rgLn0pW0pPbveBxeNSdR3glGc5RORbbvr7iR9WdjPM9fF",
+	"mtIhurlUcMs05EybcCmPwA4BfOaCZS314jMm0jlBHdZW9091H/kTEujc2EJtuvTs0r7D0aTDHaf1hOue",
+	"E1vt2jYJT0WbegWqOmeF6feYxcCFy3WSKkM18jFHJ8HD8aRDXg2xVQ42xMrakekQ2XW4w3K/7qru0u5B",
+	"rupJUyO5p9k/0MztlfFyq9u5GbSK4qhKTojiqArxRnH0enL54+mrK/ur8cnJ6U/08farO47W4qU0Xl9w",
+	"JIqjZnxxzR0eR+1wgpt4CDpFcRRi8r0KA5HhFcXkN+sjd2oERMf/cepHaxrrWj+bkXdTL+TtqD+Fq5+a",
+	"dyaPunOyli66rcfNOumqo5SOAFm6qEZpTNxSR5Nx58Q7pExAypRabVFQ7+SG3zsPo82FtvWRJb/guz7V",
+	"bD3jaGeNvk5D+mLVvRYW39T0HRjr8qXWyVrrbZVV976Hot0RXavNA33dXeUn+yDXVH/q1c47ucrH+uKN",
+	"vPX2+LaP+9jlXVzrot97jiG4d5reCopARHG0QqZ6ab2WerbzJqjz0b54F9T6zrdtsMM22JQ5tzPL1tPp",
+	"vph165rmNxbuxsINTqOlLEWPGf+aC6mgFFQXMYPEGcTpKoG91M6KghWlzvZHUDCe0Y+J/VcSQ1ai+9ll",
+	"ACUt18eT7w8PG9Y+F+a7o2aUo9fhkbpA90Z/g49x+M9IP+TiRvIUN7oW1vZMWOH6ECfyFlXKNMLxxSkc",
+	"PX3yv0n7bHt0Sp319eqc7MduMm+3+uMpAWHm3Ut++nFVdbVgmmqndnHP+MbdRAkurp6Mn14/e9nrelrT",
+	"TSw3LfWIiXerKfWgcdhVDaI2vDBrJGnyd8vm7fehLJh+LVWPMLK/BfJWwEzmuTV7mH4PbM648HJJG6YM",
+	"F/MrioQl8CciPTmqkmo5G3ylG3w3b/AWtYEZV9rs7H8Jp3M330tcrfkOYn2dXtik+oMoh2dSGZZ/Ye7E",
+	"DaoVzDjmmYtZuXYjSH77RD4zXZ2skCqxfgW5lP0toVQymGmWjzRM/ffTCHIu3sNcon6QKKqj08YY6k5B",
+	"v5chBuw6ayU/jUAvpDIHOb9x6Zvbz70d791d0/zKrdha8YNsxr5k+Z31nVYG/RerOi0/2TctZwctx+3y",
+	"yU1Ifu6VH+7O7MZgvQaBtm0MTLfTJrjxEXIrAUjK6DpxRiBmLhtHIWsemMbE1kMxPXHgMGQzeORuTYo6",
+	"JUIKbNQgSjX3fn/f4tod17B/7OchsGF3TCP+UTBtrrISq7AGUjRD+Cufi0aYuf7hKkScbQel3hB6vqj5",
+	"7GdiKd7r1OotuNj5lLWqML74lLXc4t9O2Q6nrK9Y5HOYVlWQfA3PqojAN5btxLItlS2fwbvecpevYGNv",
+	"hOgbR3fhaG95zu6sbNfsfDkL28G6b6zbgXU/uSTF09Kkcol9tgYztXaR8awGuyD1ZDgVB76iDLNk6BIc",
+	"ZzNMXZ5FyHvckyomo4eBwiWnJGJdpgtgeioAkpAGOmjqGwPSFq5ueZ5fociS2Fc1749o0Kx05WToa9xo",
+	"PsAzWLAMrhEFKEylyjDzCDYjENIsuJjT1DIp0BngrjttWG67knkWcDj2pKIiW1XmtpPVvsunoXTlADGg",
+	"jVSY1V2nCybmmLk+fYnylVRzoo0PGQoJzfSQmr72aw17rIL+8L4IS6PrFRGXjHkIaRX7o3qRTGTAUttF",
+	"jtkcM9Cy0uKMLHQF4OPmxufCzjwZAgO7LRpcDvARLDUgRT2Ey8QOx80z3RougRPOs5Ij6W/V0q3e5gbr",
+	"PZN+C55jirzocarUvfd6/h3bLc8DS1q838T0Dam3trOuqwpvzBZflayPzrZD2jlo3bMaBm4TM/S95eR6",
+	"sn2dTdthwQMYtZRflpaKm9WF7cvN9RqZQjUuXbzS/fRDcFL85afLAHNDXKO/1hxZGFO4klAuZnJ9r1Tb",
+	"m2tgsECW5ag1/OXi9E0VPfK4PgM4pqoEZeyhSUtlee3P0lQ0RZQGs1CynC/CSQtphjHkaHRdKBHK8+3h",
+	"zirzbbk/FYWSN5zym2+trHVnv5YNvEoYz8DI2J1yoW9RaZhG1IQy/bgm8I6psJJDin+ZRiRvZ4rqbzMd",
+	"w1Je8xyBFYWmXlxtwTVL36PIwtL1YCqm4g9/gIm/o6fCubOITlXqg6WhqO7xISS/TQPPp9EQyKyFKTHf",
+	"/vzbYDD49CkBKSz56LO428a50mDqLitqNaULcxrZ3/o70/1QXZvTKHTrUTAGkNg2iYMMShdc4IGVCtZA",
+	"oFUvWUHIZtgocPrx8vLMG7dDu/yP5FKHjyGb46Ozcz9OxceDg4PqP/thu0L3I9VpfKzBiohscYCqcER0",
+	"JnsMDCpgLmtRO3+hLI3mGTogllQKo1hq+iCPuAE3gZblSTN4YmfAteZiHtdTicFbzHYw4v0t1+Tbp5IS",
+	"d5wcLMxoFxQBP3yd0EFjP4OPHlrG6gmyDBsa0pzxpcPqaKDr2L+EDzcCaLmB6lArDXQEHyuyKtSyVClS",
+	"95ahlI14jbkUc2J2Ax7E97aeWea6fQ4fgcESzUJmjgkFM4v6SrTHxCOZJeM8l7cJuApxyLk29gxKS1Tj",
+	"Wrix+rLYPxLI2cfgO3nUKgupbjKXreshjEZet9Awl5XYodqwjv/UjVpjHYWxmICkA3uUbMU98j2tR0xt",
+	"l08sq+/GIal2aa+5Rh05mgesL+qSGLgRr8D32fJs2p6eEkW7ECEj0IiQNKBBQgedgvtwekPhjpXSQ0ic",
+	"DD+oCvuT3sNFeo/df7dKirDLOpYNfITnh0/hYxuUoH26NVtpq7mFU5Eje29vH6rAq0585bagLp/5jVTh",
+	"X+w1IHEyLFBkluH723AxfN9VVgt1fEi7ZuX0J8z1TiBDtqepmLB04c29GlERc3m7W9oceCNKT4UdiWQU",
+	"hVNJedOmLSCHDrwRqMbQnj7S0TXs5RTP0PFUKDo6MQXhIJWlMDoGq8rqWjw7ybzv7lwqQMygNmJif0im",
+	"oi30A+dozzaSGdeEe7hazyuMSx1u10CimJQAImeDLHvPDo+AizQvM8z2YyIRx7Ukx6kYg2bCyvRULi3L",
+	"OqCZewEqE7YjZVoKTAWmC2l3Z31XMBB4SwKW6xpFcwBk9dqDayelsEBGTLC2XUJbYFBd2ElFBGtEEb/0",
+	"VFRFR/aG7oozsoFI16I95+IglIduxfmeRktpg/lqfzAV58gyDXsNYRo3JauOoXChRB1XRpQn836z/6mw",
+	"A5S6gmrcs/zgWpeoaJa6JE12fwAXbTDIvfYdtj8VC3Zjaec2p6vO4AocdNVsBnUN6nBNG3NznIrmEkAK",
+	"38VCGrqe9ADGoHBGkryBmWgFYltKToUPCjWFIbeqp8wRtAN+dUrmgpGh6oz5AVD8ybGATo8l0fUqZMSS",
+	"gA6sfaHkrabq35en5xf7U/FDUEIJzhWSx6zgjz2VHv9zAtooxucLY7XVpcOrcV3YdRUKZ7n961Qkp2eX",
+	"x6dvLhL34VpM06mlVjfGDJKnh0cJ7HnwWlbaoysysFvFFyPr/VBmRvfrwUsrTWR+QPf6wSl16VFXPFEf",
+	"aUj8710U5J8tRa1u6ORPYxpuYvvxht5fk4ahh/DnyWUMZ6cXl0k8Ff3f/uggaIYw9gEKOg4xvHTQOgeX",
+	"qwLjqehc7TEczw7eSIEHr5lJFzG0ZQGV8neGe80+HIznOJyK7w4PkwG0ZZNTpDokj52M1zFYGWU7tZsu",
+	"yKp4KipZtZXIfbOZfCikxmr1UzG5ZPP2MmJobuSRnZu7PyD5V6ZWQ/D9232Uce2nbm0k4hOBzQq5fW5U",
+	"C9/Yk3Cdy/Q9yXhXXj+AFw3dWXu1QUhIpXzP7Z1j/60ws4eY5RqWMsMBXDZKhJnIHGCuNdy9sEORFZLb",
+	"866tRBAS7Gny2mZlptktYfdNc2cMw4Sm5eHhs/QvP13SPzCpUI79EUzq8QbwVtdLIBr6Gak58MyV+Nij",
+	"L2Z8Xjorwiv1sFeV0Pu6oP1RByF3KvY2aff7hEFpf+EK3td1YZFVMpvO61SEcWJv0bl2GpgBKdLgVv7z",
+	"5BJakqYpRD0gBf2i4RyI4ugGlctliJ4MDgeH5OIpULCCR8Po2eBw8IxCjmZBHovWAM1axELqngQxB5Ki",
+	"SUFz+pK9dqpEiE7traV6KwBrd4416x1rmtgOce2X9cWAjzSQ/xQytnLb5QA+G9XjDXJSIuf8BgmEYCoA",
+	"plTLZuWfb9RsM41GwBrdNTV5VhUq0p9tX1XHvegGIwd16bQzP9uqxcC5MftgRyCgjkAS0A5oYeR3sdZU",
+	"QcCZlpDQRTlwzuAKycCTp8IqqcYJyByNI8GKAt6en7hdWWpDbttu+o3CjCtMTcjDaQ9mD4PVahkXUGNn",
+	"ACS/vfxx8vKvp28vry4mFxfHp2+ujl99SuycU1yQz9rNPCCR0HrTFoaIL4sfWd3MatpObScHN8+IG2uA",
+	"INTn2AOB0K4pUFQF+V4HI0BSnjkvQV4pIK6A32mLtnNq6je92xaEBV7NquUXEOjdFeTpcBlsNBfnTbgl",
+	"M/tOk7mCE6fF9djh1OdPLp+/YxnHn4l6bodwq4MvhD73G9tNtgl/fgAvnG7dtLRdjsestt6PnjwbdUwZ",
+	"Lx+9kWr7JQ+UbWqPnJ/HJgPGV2ORoKwuiuMsGvoUySCuojbE/M/9LuP6k8cdCPpP76pA2AuZ3R9ScBcB",
+	"6VPbS21UiV3w86eHh/c+fBdlawNi8Zrw9xlwsCfwtqr0dvcj/V4KvE+U1yO39L4mFYkaoOURNXlyd5MW",
+	"Oio1enZ3oxolm1p8f3eLCoXcNniywxBdaF9q93yX9fSgftrGT3eYZRNK91McPd+F5hXmNDV4usMMWxic",
+	"1OrZTnyqoFwpPFMul0ytKF+TKVNrKZ1IR7VfXXi3qa9YBYvNrUgIClb0znbdqzQ9/q2CbflkZztH0x/w",
+	"a6o9j9xDCevoWOPqkpKzpvvXo0VPRRCUUmDsAJaOBpCU9g4OikKhUBNgwEYkmh7ROEezWS7ucOp5BntJ",
+	"qh0I1CA8+mD1zfrNhya+zZaXWD7rGYh3DyAJu/m3O0rCfxAhd3R3iwp0/eHkzVdJjlNRgZy5w9plrd5J",
+	"RGAbaWajZFgzHuMqAYUO9PVqPSA7ItuTC5++OhW2BerK7e0tpxq3pgup8ki7AKyTEg2vLdeQhHzXBJyt",
+	"kbisV2+5uiZJSID16bT2x4OsxKDDOj+3tzFsJ3uNyoH9pn/Ww+lUo9B0VYmu3xb0Dk3Gfe4MHsePAALI",
+	"oJAuJO7eLwo+/kJJObMs9Rb50OmQ7jkjpwF7Z9GC6Qb6h49bbxDKTiZDQyTbrrxQpukFwBHuSic+5/2d",
+	"UQil2D6d2UFRxQ1v71RvYzzqeYPnAJowA+55EQHJ5JLNkxEkLYdb0rDI/dtdhs2dlm+n8uzwqI6RkgXQ",
+	"MEZuGTfe8mxy5ro05K/qDLRnr10XSLf2LJvjfuzfz6nj9QvMMyiF4XnNlwHZTPU+cUqm7aRx0yU+buzT",
+	"rMJfrKVDMYaQkZ2Eh8LIpQ9tzwVTisybKpCKIgPubLrTsIG9E8OtfusKOpg+djhnTenah2ypzcU6saSK",
+	"K8LT7R9a0KQpuatKaw+2rJt+tk/znTifyC1b2Y1fW7TYeaSNFvP08ND+yT1T4c4hLc8R2T20VjBNLnwX",
+	"323ILHBxTLp34ZYe5rLDWEK4w+ZiZLVfr/bE9ykmTSSYO3STca9mUstya51YEdGnrHReqKo38Ne8z7Ve",
+	"BynmBzQDKv4snJODsj7EKlB205QsB7qTcRWfT5/Hdzxhd6d16x4SW5/xOEiKKnqBTOUc6wDpYOM7Z80t",
+	"HG172e/3VOP6EIk2Pb/jD0IH67LnIcRt2ht985WPczxzelVP3mDDeaQNz3NYWuqi7kqMkRW5JJ//Piv4",
+	"prM+qM5KGc9V5KOVffe5yqreqK3+INcz77xyspC36yGNtSizC4Rsf3Nw7blBr8dAQrW7CfkBuQhxngxV",
+	"AHRzMXxdxfFGIYurSqKk6LCr90LqeSqcOuluPa8CuyqxAZw3VWzoatjwRoY7fyqsetNQeYaQV4Ke/M8+",
+	"YWx7eCe5+wLUu1jnxAL/6iMV4iX/4lTGP7FpeXj49Dv/07WHFShyKklwlvjW1xo3m+1VkfZnwjov2Ydj",
+	"1/TJ4SF9HX5cx53UZkVhr5lUy+ih7oxWFfiGe6OdqsFDbWG1Nf8xXAH/A6Tk6yChHrV4VoVg99om2v5O",
+	"ojOEeXcw8gnnw9pHLocuQFRoa6jWoAcE8N5AsHikpyKkE9mpOm/Afm0ChA/rfO1K4ilMkYrQrQlwxuao",
+	"h5BQHknikR08YP6I9Ple9IZQ7tLFeghwAAI/GFf+7l0DHlyhstAGMO7toBllpVPDg3t0wbWRauUx5J01",
+	"7RAxqNMQ1/fQGI80LGuwlaFLSb9lusJVodE9tEr1xzWMFTtKM59AI9ZZT87ipwtK35U6BY6WwVAfVPE/",
+	"ewUIWScGUKDPqtTLwqwoF7fvCrC/Pwub7A75f0bZmPxX3GREEO9byrj3yUTDp4dxbVIEcbwROH/dVLD7",
+	"vLltvN1F24kSGAPGr8IbLksH17LR/mrtla+zwXYzfX7PC6UPUqTnMjkV6A5SoJRrFo7Dt3vk/5N7pCnR",
+	"Wxza7cKgDNG7021YFbTq5JbqRuzKrMeWwucxZfl50JXqyYqQjl/kTFR5paF2QCr/Qo22+q3LoLZacnDu",
+	"2O6GbRCX0F8ql0jWQZXlH26j4IyuwGHaWS/96SiPNCSBYok7FJRvBhvwYToJKv716HB5eAHs37an9Lku",
+	"bVdo6H18bx9Y8WNnUxctUuKPy8w4+runN8CFNcIImsffby1gno3ZD20cmN8ng6GNQvTA+Qv9mDmbYnYb",
+	"DlbjDbNvIbw1d8i3PIX7zFM4LdoP4nf35KzOodl4uywIgPbXhgXSPvvh7/3nbvvMw0vozeLXaPjzu+Ya",
+	"TvgNCtTaBfkKJUMIsCyaNlSdJ+znvUSjeLrdcvK9WR3ffR20/zMl7a2FpQZjLRD8UEhNaEXgIMIGfc6U",
+	"137IO0WQ7fNxkTPeET5d/bJXsPip3uvLrRto3yDDslrbRor7pODBii3zjdtljsY/eHZRYBp9lrQOHTft",
+	"izZ1uK6eU8tkWi4DXNTfxq9PiJN9gGm9VO528xDkvmxWcG2jNAUpNx9J/+evOpFfKns2LK16ZMbH6hvv",
+	"UlfVd1uPc1D4HmsSZZs1XNKf6bksxanWbNbyx7gyAx1KF+0EblDxGcfMlxGBYrdTQQmoez++Hr+M4dnh",
+	"IVh1MkdlFdj9ENbtFAIy8CXX3rXgy+Ia9ZSMyhaC6hvCmlRWInwpEQ+ZoIbwLbIhsKlQmGHOKZ7pNUwX",
+	"zgvAIs0S+BoFxFWdu1IPT++qKtylNDz/8KHhOFCGs9yRLW5AZSh78lEPmjrpVFAta69O2qcgupwJ16GH",
+	"VrjL21DlpdS88nXFe4n503//53/FN0/+1A6zdoOE3TrVrV7m3rjh/SuwTRC8B1ZfN+BjbHI834SngSo8",
+	"FUJq8CAnLnJfP7mZuqA7t3bXqvh75uE2Xhz/GpXySzW8h33efSw8o5gGmVNxrkPkkdbedVkXAjHzsMud",
+	"NC2v3xtm+E2A8SHHr9ulLkep/V58Zbo3wIxGHVHh7UUnse5xI9zzjUTe69oTQnRsXEHhxrEXULufNizL",
+	"z++srCAYBC/ICOM1ekxuP9/bmh+mQkXpwyuwZG8Hfhqaev1IqvfMkK94UIu9oL+ve1HXcv3c8Nuuy0aK",
+	"SKDHer9nSl6jripCggpjpQHms0YfjWv907tP/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

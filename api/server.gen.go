@@ -25,6 +25,12 @@ type ServerInterface interface {
 	// GetEntitlement What the org is entitled to
 	// (GET /api/billing/entitlement)
 	GetEntitlement(ctx echo.Context, params GetEntitlementParams) error
+	// GetEntitlements Many orgs' entitlements at once (service tokens)
+	// (GET /api/billing/entitlements)
+	GetEntitlements(ctx echo.Context, params GetEntitlementsParams) error
+	// ListPayments The org's payment history
+	// (GET /api/billing/payments)
+	ListPayments(ctx echo.Context, params ListPaymentsParams) error
 	// CreatePortalSession Open the Stripe Customer Portal for the org
 	// (POST /api/billing/portal)
 	CreatePortalSession(ctx echo.Context) error
@@ -135,6 +141,56 @@ func (w *ServerInterfaceWrapper) GetEntitlement(ctx echo.Context) error {
 	return err
 }
 
+// GetEntitlements converts echo context to params.
+func (w *ServerInterfaceWrapper) GetEntitlements(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetEntitlementsParams
+	// ------------- Required query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "org_id", ctx.QueryParams(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetEntitlements(ctx, params)
+	return err
+}
+
+// ListPayments converts echo context to params.
+func (w *ServerInterfaceWrapper) ListPayments(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListPaymentsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "starting_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "starting_after", ctx.QueryParams(), &params.StartingAfter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter starting_after: %s", err))
+	}
+
+	// ------------- Optional query parameter "org_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "org_id", ctx.QueryParams(), &params.OrgId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter org_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListPayments(ctx, params)
+	return err
+}
+
 // CreatePortalSession converts echo context to params.
 func (w *ServerInterfaceWrapper) CreatePortalSession(ctx echo.Context) error {
 	var err error
@@ -213,6 +269,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/api/billing/checkout/:sessionId", wrapper.GetCheckout, options.OperationMiddlewares["getCheckout"]...)
 	router.POST(options.BaseURL+"/api/billing/portal", wrapper.CreatePortalSession, options.OperationMiddlewares["createPortalSession"]...)
 	router.GET(options.BaseURL+"/api/billing/entitlement", wrapper.GetEntitlement, options.OperationMiddlewares["getEntitlement"]...)
+	router.GET(options.BaseURL+"/api/billing/entitlements", wrapper.GetEntitlements, options.OperationMiddlewares["getEntitlements"]...)
+	router.GET(options.BaseURL+"/api/billing/payments", wrapper.ListPayments, options.OperationMiddlewares["listPayments"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.Healthz, options.OperationMiddlewares["healthz"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.Readyz, options.OperationMiddlewares["readyz"]...)
 
@@ -222,7 +280,7 @@ type BadRequestResponseHeaders struct {
 	XRequestId *string
 }
 type BadRequestJSONResponse struct {
-	Body ErrorResponse
+	Body BadRequestResponse
 
 	Headers BadRequestResponseHeaders
 }
@@ -231,7 +289,7 @@ type ConflictResponseHeaders struct {
 	XRequestId *string
 }
 type ConflictJSONResponse struct {
-	Body ErrorResponse
+	Body ConflictResponse
 
 	Headers ConflictResponseHeaders
 }
@@ -240,7 +298,7 @@ type ForbiddenResponseHeaders struct {
 	XRequestId *string
 }
 type ForbiddenJSONResponse struct {
-	Body ErrorResponse
+	Body ForbiddenResponse
 
 	Headers ForbiddenResponseHeaders
 }
@@ -258,7 +316,7 @@ type InternalResponseHeaders struct {
 	XRequestId *string
 }
 type InternalJSONResponse struct {
-	Body ErrorResponse
+	Body InternalErrorResponse
 
 	Headers InternalResponseHeaders
 }
@@ -267,7 +325,7 @@ type NotFoundResponseHeaders struct {
 	XRequestId *string
 }
 type NotFoundJSONResponse struct {
-	Body ErrorResponse
+	Body NotFoundResponse
 
 	Headers NotFoundResponseHeaders
 }
@@ -276,7 +334,7 @@ type PayloadTooLargeResponseHeaders struct {
 	XRequestId *string
 }
 type PayloadTooLargeJSONResponse struct {
-	Body ErrorResponse
+	Body PayloadTooLargeResponse
 
 	Headers PayloadTooLargeResponseHeaders
 }
@@ -286,7 +344,7 @@ type RateLimitedResponseHeaders struct {
 	XRequestId *string
 }
 type RateLimitedJSONResponse struct {
-	Body ErrorResponse
+	Body RateLimitedResponse
 
 	Headers RateLimitedResponseHeaders
 }
@@ -295,7 +353,7 @@ type UnauthorizedResponseHeaders struct {
 	XRequestId *string
 }
 type UnauthorizedJSONResponse struct {
-	Body ErrorResponse
+	Body UnauthorizedResponse
 
 	Headers UnauthorizedResponseHeaders
 }
@@ -304,7 +362,7 @@ type UnavailableResponseHeaders struct {
 	XRequestId *string
 }
 type UnavailableJSONResponse struct {
-	Body ErrorResponse
+	Body UnavailableResponse
 
 	Headers UnavailableResponseHeaders
 }
@@ -313,7 +371,7 @@ type UnsupportedMediaTypeResponseHeaders struct {
 	XRequestId *string
 }
 type UnsupportedMediaTypeJSONResponse struct {
-	Body ErrorResponse
+	Body UnsupportedMediaTypeResponse
 
 	Headers UnsupportedMediaTypeResponseHeaders
 }
@@ -322,7 +380,7 @@ type UpstreamErrorResponseHeaders struct {
 	XRequestId *string
 }
 type UpstreamErrorJSONResponse struct {
-	Body ErrorResponse
+	Body UpstreamErrorResponse
 
 	Headers UpstreamErrorResponseHeaders
 }
@@ -561,6 +619,23 @@ func (response GetCheckout200JSONResponse) VisitGetCheckoutResponse(w http.Respo
 		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
 	}
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCheckout400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetCheckout400JSONResponse) VisitGetCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -826,6 +901,276 @@ func (response GetEntitlement500JSONResponse) VisitGetEntitlementResponse(w http
 type GetEntitlement503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response GetEntitlement503JSONResponse) VisitGetEntitlementResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlementsRequestObject struct {
+	Params GetEntitlementsParams
+}
+
+type GetEntitlementsResponseObject interface {
+	VisitGetEntitlementsResponse(w http.ResponseWriter) error
+}
+
+type GetEntitlements200ResponseHeaders struct {
+	XRequestId *string
+}
+
+type GetEntitlements200JSONResponse struct {
+	Body    EntitlementListResponse
+	Headers GetEntitlements200ResponseHeaders
+}
+
+func (response GetEntitlements200JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetEntitlements400JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetEntitlements401JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetEntitlements403JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetEntitlements429JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements500JSONResponse struct{ InternalJSONResponse }
+
+func (response GetEntitlements500JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetEntitlements503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetEntitlements503JSONResponse) VisitGetEntitlementsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPaymentsRequestObject struct {
+	Params ListPaymentsParams
+}
+
+type ListPaymentsResponseObject interface {
+	VisitListPaymentsResponse(w http.ResponseWriter) error
+}
+
+type ListPayments200ResponseHeaders struct {
+	XRequestId *string
+}
+
+type ListPayments200JSONResponse struct {
+	Body    PaymentListResponse
+	Headers ListPayments200ResponseHeaders
+}
+
+func (response ListPayments200JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListPayments400JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListPayments401JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListPayments403JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ListPayments429JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments500JSONResponse struct{ InternalJSONResponse }
+
+func (response ListPayments500JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRequestId != nil {
+		w.Header().Set("X-Request-Id", fmt.Sprint(*response.Headers.XRequestId))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPayments503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListPayments503JSONResponse) VisitListPaymentsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -1121,6 +1466,12 @@ type StrictServerInterface interface {
 	// GetEntitlement What the org is entitled to
 	// (GET /api/billing/entitlement)
 	GetEntitlement(ctx context.Context, request GetEntitlementRequestObject) (GetEntitlementResponseObject, error)
+	// GetEntitlements Many orgs' entitlements at once (service tokens)
+	// (GET /api/billing/entitlements)
+	GetEntitlements(ctx context.Context, request GetEntitlementsRequestObject) (GetEntitlementsResponseObject, error)
+	// ListPayments The org's payment history
+	// (GET /api/billing/payments)
+	ListPayments(ctx context.Context, request ListPaymentsRequestObject) (ListPaymentsResponseObject, error)
 	// CreatePortalSession Open the Stripe Customer Portal for the org
 	// (POST /api/billing/portal)
 	CreatePortalSession(ctx context.Context, request CreatePortalSessionRequestObject) (CreatePortalSessionResponseObject, error)
@@ -1236,6 +1587,56 @@ func (sh *strictHandler) GetEntitlement(ctx echo.Context, params GetEntitlementP
 		return err
 	} else if validResponse, ok := response.(GetEntitlementResponseObject); ok {
 		return validResponse.VisitGetEntitlementResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetEntitlements operation middleware
+func (sh *strictHandler) GetEntitlements(ctx echo.Context, params GetEntitlementsParams) error {
+	var request GetEntitlementsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetEntitlements(ctx.Request().Context(), request.(GetEntitlementsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetEntitlements")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetEntitlementsResponseObject); ok {
+		return validResponse.VisitGetEntitlementsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListPayments operation middleware
+func (sh *strictHandler) ListPayments(ctx echo.Context, params ListPaymentsParams) error {
+	var request ListPaymentsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPayments(ctx.Request().Context(), request.(ListPaymentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPayments")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListPaymentsResponseObject); ok {
+		return validResponse.VisitListPaymentsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -32,6 +32,16 @@ const requestIDHeader = "X-Request-Id"
 // maxBodyInMessage bounds how much of a failing body a message quotes.
 const maxBodyInMessage = 2 << 10
 
+// The contract describes GET /openapi.yaml as a string: the YAML text
+// itself. kin-openapi would decode application/yaml into a mapping first;
+// here its bytes are validated as the string they are.
+func init() {
+	openapi3filter.RegisterBodyDecoder("application/yaml", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
+}
+
 // router matches requests to operations of the embedded spec, on any host.
 var router = sync.OnceValues(func() (routers.Router, error) {
 	doc, err := api.GetSpec()

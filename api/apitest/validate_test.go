@@ -76,7 +76,7 @@ func TestValidateResponse(t *testing.T) {
 		{name: "OKRateLimited", req: entitlement, status: 429,
 			header: jsonHeaders("Retry-After", "3"), body: string(errorBody("RATE_LIMITED"))},
 		{name: "OKWebhook", req: webhook, status: 200,
-			header: jsonHeaders(), body: `{"success":true,"data":{"eventId":"evt_1","duplicate":true}}`},
+			header: jsonHeaders(), body: `{"success":true,"data":{"eventId":"evt_1","duplicate":true,"outcome":"duplicate"}}`},
 		{name: "OKWebhookBadSignature", req: webhook, status: 400,
 			header: jsonHeaders(), body: string(errorBody("BAD_SIGNATURE"))},
 

@@ -2,7 +2,8 @@ package auth
 
 import "slices"
 
-// ScopeBillingRead lets a service token read the entitlement of any org.
+// ScopeBillingRead lets a service token read the entitlement and payments of
+// any org. A token with it is a service token.
 const ScopeBillingRead = "billing:read"
 
 // Principal is the verified caller.
@@ -19,3 +20,7 @@ type Principal struct {
 
 // HasScope reports whether the token was granted scope s.
 func (p Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
+
+// IsService reports whether the token is a backend service's: one with the
+// billing:read scope. Services read any org and have their own rate limit.
+func (p Principal) IsService() bool { return p.HasScope(ScopeBillingRead) }

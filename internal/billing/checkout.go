@@ -35,14 +35,14 @@ type CheckoutResult struct {
 	ExpiresAt time.Time
 }
 
-// Metadata limits, kept under Stripe's own (50 keys, 40-char keys, 500-char values).
-const (
-	maxMetadataKeys     = 20
-	maxMetadataKeyLen   = 40
-	maxMetadataValueLen = 500
-	// idempotencyWindow is how long an Idempotency-Key replays its first response.
-	idempotencyWindow = 24 * time.Hour
-)
+// maxMetadataKeyLen is Stripe's limit on a metadata key. The other limits of
+// the request (key count, value length, ranges, enums) are the contract's:
+// openapi.yaml states them and the HTTP layer enforces them from there.
+// OpenAPI 3.0 cannot state a limit on keys, so this one is checked here.
+const maxMetadataKeyLen = 40
+
+// idempotencyWindow is how long an Idempotency-Key replays its first response.
+const idempotencyWindow = 24 * time.Hour
 
 // checkoutPlan is a validated checkout request, resolved against the catalog.
 type checkoutPlan struct {
@@ -118,10 +118,6 @@ func validateCheckoutInput(req CheckoutRequest, redirectAllowed func(string) boo
 		return Errorf(EBadRequest, "plan or priceId is required")
 	case req.Plan != "" && req.PriceID != "":
 		return Errorf(EBadRequest, "Give either plan or priceId, not both")
-	case req.Interval != "" && !req.Interval.Valid():
-		return Errorf(EBadRequest, "interval must be \"month\" or \"year\"")
-	case req.Quantity != nil && *req.Quantity < 1:
-		return Errorf(EBadRequest, "quantity must be at least 1")
 	case req.SuccessURL != "" && !redirectAllowed(req.SuccessURL):
 		return Errorf(EBadRequest, "successUrl must be an absolute URL on an allowed origin")
 	case req.CancelURL != "" && !redirectAllowed(req.CancelURL):
@@ -134,15 +130,9 @@ func validateMetadata(md map[string]string) error {
 	if _, ok := md["organization_id"]; ok {
 		return Errorf(EBadRequest, "metadata.organization_id is reserved and set from your token")
 	}
-	if len(md) > maxMetadataKeys {
-		return Errorf(EBadRequest, "metadata has more than %d keys", maxMetadataKeys)
-	}
-	for k, v := range md {
+	for k := range md {
 		if k == "" || len(k) > maxMetadataKeyLen {
 			return Errorf(EBadRequest, "metadata keys must be 1 to %d characters", maxMetadataKeyLen)
-		}
-		if len(v) > maxMetadataValueLen {
-			return Errorf(EBadRequest, "metadata value of %q is longer than %d characters", k, maxMetadataValueLen)
 		}
 	}
 	return nil

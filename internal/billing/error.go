@@ -12,6 +12,7 @@ const (
 	EUnauthorized      = "UNAUTHORIZED"
 	EForbidden         = "FORBIDDEN"
 	ENotFound          = "NOT_FOUND"
+	EMethodNotAllowed  = "METHOD_NOT_ALLOWED"
 	EAlreadySubscribed = "ALREADY_SUBSCRIBED"
 	EConflict          = "CONFLICT"
 	EPayloadTooLarge   = "PAYLOAD_TOO_LARGE"

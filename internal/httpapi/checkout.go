@@ -13,14 +13,8 @@ func (s *Server) CreateCheckout(ctx context.Context, req api.CreateCheckoutReque
 	if err != nil {
 		return nil, err
 	}
-	var key string
-	if req.Params.IdempotencyKey != nil {
-		key = *req.Params.IdempotencyKey
-		if key == "" || len(key) > 255 {
-			return nil, billing.Errorf(billing.EBadRequest, "Idempotency-Key must be 1 to 255 characters")
-		}
-	}
-	res, err := s.svc.StartCheckout(ctx, caller, toCheckoutRequest(req.Body), key)
+	// The contract has checked the Idempotency-Key's length.
+	res, err := s.svc.StartCheckout(ctx, caller, toCheckoutRequest(req.Body), deref(req.Params.IdempotencyKey))
 	if err != nil {
 		return nil, err
 	}

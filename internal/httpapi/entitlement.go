@@ -10,25 +10,21 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 )
 
-// MaxWait is the longest long-poll a client may ask for; the server's write
-// timeout must outlast it.
+// MaxWait is the longest long-poll a client may ask for: the maximum of the
+// contract's wait parameter (TestMaxWaitIsTheContracts holds them equal). The
+// server's write timeout must outlast it.
 const MaxWait = 25 * time.Second
 
-// maxWait is MaxWait in the unit of the wait parameter, seconds.
-const maxWait = int(MaxWait / time.Second)
-
-// GetEntitlement implements api.StrictServerInterface.
+// GetEntitlement implements api.StrictServerInterface. The contract has
+// checked wait's range.
 func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementRequestObject) (api.GetEntitlementResponseObject, error) {
-	orgID, err := entitlementOrg(ctx, deref(req.Params.OrgId))
+	orgID, err := readableOrg(ctx, deref(req.Params.OrgId))
 	if err != nil {
 		return nil, err
 	}
 	wait := 0
 	if req.Params.Wait != nil {
 		wait = *req.Params.Wait
-		if wait < 0 || wait > maxWait {
-			return nil, billing.Errorf(billing.EBadRequest, "wait must be between 0 and %d seconds", maxWait)
-		}
 	}
 	q := billing.EntitlementQuery{OrgID: orgID, SessionID: deref(req.Params.SessionId)}
 	known := etagValues(deref(req.Params.IfNoneMatch))
@@ -59,9 +55,32 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 	}, nil
 }
 
-// entitlementOrg decides whose entitlement the caller may read: its own org, or
-// any org with the billing:read scope of a service token.
-func entitlementOrg(ctx context.Context, requested string) (string, error) {
+// GetEntitlements implements api.StrictServerInterface: many orgs at once,
+// for service tokens only. The contract has checked the number of org ids.
+func (s *Server) GetEntitlements(ctx context.Context, req api.GetEntitlementsRequestObject) (api.GetEntitlementsResponseObject, error) {
+	p, ok := principalFrom(ctx)
+	if !ok {
+		return nil, billing.Errorf(billing.EUnauthorized, "Authentication required")
+	}
+	if !p.IsService() {
+		return nil, billing.Errorf(billing.EForbidden, "Reading several organizations needs the %s scope", auth.ScopeBillingRead)
+	}
+	views, err := s.svc.Entitlements(ctx, req.Params.OrgId)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]api.Entitlement, len(views))
+	for i, v := range views {
+		items[i] = toAPIEntitlement(v)
+	}
+	return api.GetEntitlements200JSONResponse{Body: api.EntitlementListResponse{
+		Success: true, Data: api.EntitlementList{Items: items},
+	}}, nil
+}
+
+// readableOrg decides whose data the caller may read: its own org, or any org
+// with a service token.
+func readableOrg(ctx context.Context, requested string) (string, error) {
 	p, ok := principalFrom(ctx)
 	switch {
 	case !ok:
@@ -70,7 +89,7 @@ func entitlementOrg(ctx context.Context, requested string) (string, error) {
 		return "", billing.Errorf(billing.EForbidden, "Token has no organization claim; service tokens must pass org_id")
 	case requested == "" || requested == p.OrgID:
 		return p.OrgID, nil
-	case p.HasScope(auth.ScopeBillingRead):
+	case p.IsService():
 		return requested, nil
 	default:
 		return "", billing.Errorf(billing.EForbidden, "Reading another organization needs the %s scope", auth.ScopeBillingRead)

@@ -18,6 +18,7 @@ var codes = map[string]int{
 	billing.EUnauthorized:      http.StatusUnauthorized,
 	billing.EForbidden:         http.StatusForbidden,
 	billing.ENotFound:          http.StatusNotFound,
+	billing.EMethodNotAllowed:  http.StatusMethodNotAllowed,
 	billing.EAlreadySubscribed: http.StatusConflict,
 	billing.EConflict:          http.StatusConflict,
 	billing.EPayloadTooLarge:   http.StatusRequestEntityTooLarge,
@@ -44,8 +45,8 @@ func fromEchoError(he *echo.HTTPError) *billing.Error {
 	switch he.Code {
 	case http.StatusNotFound:
 		return billing.Errorf(billing.ENotFound, "Route not found")
-	case http.StatusMethodNotAllowed:
-		return billing.Errorf(billing.ENotFound, "No such route for this method")
+	case http.StatusMethodNotAllowed: // Echo has set Allow
+		return billing.Errorf(billing.EMethodNotAllowed, "Method not allowed on this path; see the Allow header")
 	case http.StatusRequestEntityTooLarge:
 		return billing.Errorf(billing.EPayloadTooLarge, "Request body is too large")
 	case http.StatusUnsupportedMediaType:

@@ -57,7 +57,10 @@ func decodeRecord(t *testing.T, line string) map[string]any {
 
 func TestRequestLogLevels(t *testing.T) {
 	var buf bytes.Buffer
-	e := New(Deps{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	e, err := New(Deps{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range []string{"/healthz", "/api/billing/entitlement"} {
 		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
 	}

@@ -70,7 +70,7 @@ func TestPortal(t *testing.T) {
 		{"NoToken", "", "application/json", `{}`, 401, "UNAUTHORIZED", "Authentication required"},
 		{"NoOrgClaim", token(t, noOrg), "application/json", `{}`, 403, "FORBIDDEN", "organization"},
 		{"ForeignReturnURL", token(t, userClaims("org_a")), "application/json", `{"returnUrl":"https://evil.example.net/"}`, 400, "BAD_REQUEST", "returnUrl must be an absolute URL on an allowed origin"},
-		{"UnknownField", token(t, userClaims("org_a")), "application/json", `{"return_url":"https://app.example.com/"}`, 400, "BAD_REQUEST", `unknown field "return_url"`},
+		{"UnknownField", token(t, userClaims("org_a")), "application/json", `{"return_url":"https://app.example.com/"}`, 400, "BAD_REQUEST", `Unknown field "return_url"`},
 		{"EmptyBody", token(t, userClaims("org_a")), "application/json", ``, 400, "BAD_REQUEST", "Request body is required"},
 		{"WrongContentType", token(t, userClaims("org_a")), "text/plain", `{}`, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
 		{"TooLarge", token(t, userClaims("org_a")), "application/json", `{"returnUrl":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "PAYLOAD_TOO_LARGE", "larger than 64 KiB"},

@@ -21,8 +21,11 @@ type Limits struct {
 	// Checkout caps, per org, the creations of Stripe sessions: checkouts and,
 	// counted apart, Customer Portal sessions.
 	Checkout config.RateLimit
-	// Poll caps, per client (token subject, else remote IP), entitlement reads.
+	// Poll caps, per user token (issuer and subject, else remote IP), reads.
 	Poll config.RateLimit
+	// Service caps, per service token (issuer and subject), reads. Services
+	// check entitlements on their hot paths: it is usually off.
+	Service config.RateLimit
 }
 
 // keyedLimiter is a token bucket per key (rate Count/Per, burst Count).
@@ -135,7 +138,8 @@ func orgKey(c echo.Context) string {
 }
 
 // clientKey limits per token subject (qualified by its issuer, since two
-// issuers may reuse a subject), else per remote address. The address is
+// issuers may reuse a subject), else per remote address. Users and services
+// are counted by separate limiters, so the key need not tell them apart. The address is
 // the TCP peer's, not X-Forwarded-For, which any client can set.
 func clientKey(c echo.Context) string {
 	if p, _ := principalFrom(c.Request().Context()); p.Subject != "" {
@@ -150,16 +154,32 @@ func clientKey(c echo.Context) string {
 
 // limiters are the rate-limiting middlewares of the routes that have one.
 type limiters struct {
-	checkout, portal, poll echo.MiddlewareFunc
+	checkout, portal, read echo.MiddlewareFunc
 }
 
 // newLimiters builds the middlewares of l. Checkout and portal sessions of an
 // org have separate buckets of the same size, so opening the portal never
-// costs a checkout.
+// costs a checkout. Reads are counted against the user's limit or, for a
+// service token, against the service's: never both.
 func (s *Server) newLimiters(l Limits) limiters {
+	users := s.rateLimited(newKeyedLimiter(l.Poll, nil), "Too many read requests", clientKey)
+	services := s.rateLimited(newKeyedLimiter(l.Service, nil), "Too many read requests for this service", clientKey)
 	return limiters{
 		checkout: s.rateLimited(newKeyedLimiter(l.Checkout, nil), "Too many checkouts for this organization", orgKey),
 		portal:   s.rateLimited(newKeyedLimiter(l.Checkout, nil), "Too many portal sessions for this organization", orgKey),
-		poll:     s.rateLimited(newKeyedLimiter(l.Poll, nil), "Too many entitlement requests", clientKey),
+		read:     byCaller(users, services),
+	}
+}
+
+// byCaller applies forUsers to user tokens and forServices to service tokens.
+func byCaller(forUsers, forServices echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		users, services := forUsers(next), forServices(next)
+		return func(c echo.Context) error {
+			if p, _ := principalFrom(c.Request().Context()); p.IsService() {
+				return services(c)
+			}
+			return users(c)
+		}
 	}
 }

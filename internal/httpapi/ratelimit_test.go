@@ -37,7 +37,7 @@ func TestCheckoutRateLimit(t *testing.T) {
 		return ts.do(t, http.MethodPost, "/api/billing/checkout", token(t, userClaims(org)), strings.NewReader(body), nil)
 	}
 	t.Run("OverTheLimitIs429AndTouchesNothing", func(t *testing.T) {
-		ts := newTestServer(t, limits)
+		ts := newTestServer(t, withLimits(limits))
 		first := checkout(ts, "org_a", `{"plan":"pro"}`)
 		if r := checkout(ts, "org_a", `{"plan":"pro"}`); first.status != 200 || r.status != 200 {
 			t.Fatalf("checkouts within the limit = %d, %d", first.status, r.status)
@@ -54,7 +54,7 @@ func TestCheckoutRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("OtherOrgUnaffected", func(t *testing.T) {
-		ts := newTestServer(t, limits)
+		ts := newTestServer(t, withLimits(limits))
 		for range 3 {
 			checkout(ts, "org_a", `{"plan":"pro"}`)
 		}
@@ -63,7 +63,7 @@ func TestCheckoutRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("RefusalCreatesNoOrg", func(t *testing.T) {
-		ts := newTestServer(t, httpapi.Limits{Checkout: config.RateLimit{Count: 1, Per: time.Hour}})
+		ts := newTestServer(t, withLimits(httpapi.Limits{Checkout: config.RateLimit{Count: 1, Per: time.Hour}}))
 		// Invalid requests count too: the limit caps attempts, not successes.
 		if r := checkout(ts, "org_new", `{"plan":"gold"}`); r.status != 400 {
 			t.Fatalf("bad plan = %d", r.status)
@@ -77,7 +77,7 @@ func TestCheckoutRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("PortalHasItsOwnBucket", func(t *testing.T) {
-		ts := newTestServer(t, httpapi.Limits{Checkout: config.RateLimit{Count: 1, Per: time.Minute}})
+		ts := newTestServer(t, withLimits(httpapi.Limits{Checkout: config.RateLimit{Count: 1, Per: time.Minute}}))
 		tok := token(t, userClaims("org_a"))
 		if r := ts.do(t, http.MethodPost, "/api/billing/portal", tok, strings.NewReader(`{}`), nil); r.status != 404 {
 			t.Fatalf("portal without a customer = %d", r.status)
@@ -90,7 +90,7 @@ func TestCheckoutRateLimit(t *testing.T) {
 }
 
 func TestPollRateLimit(t *testing.T) {
-	ts := newTestServer(t, httpapi.Limits{Poll: config.RateLimit{Count: 3, Per: time.Minute}})
+	ts := newTestServer(t, withLimits(httpapi.Limits{Poll: config.RateLimit{Count: 3, Per: time.Minute}}))
 	get := func(bearer string) response {
 		return ts.do(t, http.MethodGet, "/api/billing/entitlement?org_id=org_a", bearer, nil, nil)
 	}

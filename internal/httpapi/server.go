@@ -25,6 +25,12 @@ type Deps struct {
 	Logger     *slog.Logger
 	Limits     Limits           // zero: no rate limits
 	Metrics    *metrics.Metrics // nil: no metrics, and /metrics is 404
+	// CORSAllowedOrigins are the browser origins that may call /api/billing/*,
+	// or just config.AnyOrigin; none when empty.
+	CORSAllowedOrigins []string
+	// Dev is dev mode's extra surface under /dev/; nil in production, where
+	// none of it is routed.
+	Dev *DevMode
 }
 
 // Server implements api.StrictServerInterface over the billing Service.
@@ -35,13 +41,23 @@ type Server struct {
 	log        *slog.Logger
 	limit      limiters
 	metrics    *metrics.Metrics
+	contract   *contract
+	dev        *DevMode
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New returns the Echo instance serving every route of openapi.yaml.
-func New(d Deps) *echo.Echo {
-	s := &Server{svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger, metrics: d.Metrics}
+// New returns the Echo instance serving every route of openapi.yaml (and,
+// with d.Dev, dev mode's). It fails only if the embedded contract does.
+func New(d Deps) (*echo.Echo, error) {
+	ct, err := newContract()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger,
+		metrics: d.Metrics, contract: ct, dev: d.Dev,
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -55,9 +71,9 @@ func New(d Deps) *echo.Echo {
 			s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
 			return err
 		},
-	}))
+	}), withCORS(d.CORSAllowedOrigins))
 	s.routes(e)
-	return e
+	return e, nil
 }
 
 // routes is the one place that lists every route.
@@ -71,11 +87,23 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/metrics", s.serveMetrics)
 	e.POST("/webhooks/stripe", s.handleStripeWebhook)
 
-	billingAPI := e.Group("/api/billing", s.requireAuth)
-	billingAPI.POST("/checkout", wrapper.CreateCheckout, s.limit.checkout)
-	billingAPI.GET("/checkout/:sessionId", wrapper.GetCheckout)
-	billingAPI.GET("/entitlement", wrapper.GetEntitlement, s.limit.poll)
-	billingAPI.POST("/portal", wrapper.CreatePortalSession, s.limit.portal)
+	// Auth, then the contract, then the route's rate limit: a request that
+	// breaks the contract costs no token, and a refused one reaches no handler.
+	// They are per route, not on a group: Echo would answer a group's wrong
+	// method 404 instead of 405.
+	billingAPI := func(method, path string, h echo.HandlerFunc, limit echo.MiddlewareFunc) {
+		e.Add(method, "/api/billing"+path, h, s.requireAuth, s.contract.validate, limit)
+	}
+	billingAPI(http.MethodPost, "/checkout", wrapper.CreateCheckout, s.limit.checkout)
+	billingAPI(http.MethodGet, "/checkout/:sessionId", wrapper.GetCheckout, s.limit.read)
+	billingAPI(http.MethodGet, "/entitlement", wrapper.GetEntitlement, s.limit.read)
+	billingAPI(http.MethodGet, "/entitlements", wrapper.GetEntitlements, s.limit.read)
+	billingAPI(http.MethodGet, "/payments", wrapper.ListPayments, s.limit.read)
+	billingAPI(http.MethodPost, "/portal", wrapper.CreatePortalSession, s.limit.portal)
+
+	if s.dev != nil {
+		s.devRoutes(e)
+	}
 }
 
 // Healthz implements api.StrictServerInterface: the process is up.

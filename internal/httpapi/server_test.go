@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,8 +45,9 @@ type testServer struct {
 	jwks     *authtest.JWKSServer
 }
 
-// newTestServer builds the server; limits, if given, are its rate limits.
-func newTestServer(t *testing.T, limits ...httpapi.Limits) *testServer {
+// newTestServer builds the server; opts adjust its dependencies (rate
+// limits, CORS origins, dev mode).
+func newTestServer(t *testing.T, opts ...func(*httpapi.Deps)) *testServer {
 	t.Helper()
 	st := storetest.OpenSQLite(t)
 	payments := billingtest.NewPayments()
@@ -62,13 +64,20 @@ func newTestServer(t *testing.T, limits ...httpapi.Limits) *testServer {
 		t.Fatal(err)
 	}
 	deps := httpapi.Deps{Service: svc, Verifier: verifier, ParseEvent: stripe.WebhookVerifier{Secret: webhookSecret}.ParseEvent}
-	for _, l := range limits {
-		deps.Limits = l
+	for _, opt := range opts {
+		opt(&deps)
 	}
-	h := httpapi.New(deps)
+	h, err := httpapi.New(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{url: srv.URL, client: apitest.NewValidatingClient(t, nil), store: st, payments: payments, jwks: jwks}
+}
+
+func withLimits(l httpapi.Limits) func(*httpapi.Deps) {
+	return func(d *httpapi.Deps) { d.Limits = l }
 }
 
 func userClaims(org string) jwt.MapClaims {
@@ -229,15 +238,24 @@ func TestCheckoutBadInput(t *testing.T) {
 	}{
 		{"MalformedJSON", "application/json", `{"plan":`, 400, "BAD_REQUEST", "Malformed JSON"},
 		{"NotAnObject", "application/json", `["pro"]`, 400, "BAD_REQUEST", "JSON object"},
-		{"UnknownField", "application/json", `{"plan":"pro","coupon":"FREE"}`, 400, "BAD_REQUEST", `unknown field "coupon"`},
-		{"WrongType", "application/json", `{"plan":"pro","quantity":"two"}`, 400, "BAD_REQUEST", `"quantity" must be an integer`},
+		{"UnknownField", "application/json", `{"plan":"pro","coupon":"FREE"}`, 400, "BAD_REQUEST", `Unknown field "coupon"`},
+		{"WrongType", "application/json", `{"plan":"pro","quantity":"two"}`, 400, "BAD_REQUEST", `Field "quantity": value must be an integer`},
 		{"TrailingData", "application/json", `{"plan":"pro"} {"plan":"team"}`, 400, "BAD_REQUEST", "after the JSON object"},
 		{"EmptyBody", "application/json", ``, 400, "BAD_REQUEST", "Request body is required"},
 		{"TooLarge", "application/json", big, 413, "PAYLOAD_TOO_LARGE", "larger than 64 KiB"},
 		{"WrongContentType", "text/plain", `{"plan":"pro"}`, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
 		{"FormContentType", "application/x-www-form-urlencoded", `plan=pro`, 415, "UNSUPPORTED_MEDIA_TYPE", "application/json"},
 		{"UnknownPlan", "application/json", `{"plan":"gold"}`, 400, "BAD_REQUEST", `Unknown plan "gold"`},
-		{"UnknownInterval", "application/json", `{"plan":"pro","interval":"week"}`, 400, "BAD_REQUEST", `interval must be "month" or "year"`},
+		{"UnknownInterval", "application/json", `{"plan":"pro","interval":"week"}`, 400, "BAD_REQUEST", `Field "interval": value is not one of the allowed values ["month","year"]`},
+		// The contract's limits, enforced from openapi.yaml.
+		{"QuantityZero", "application/json", `{"plan":"team","quantity":0}`, 400, "BAD_REQUEST", `Field "quantity": number must be at least 1`},
+		{"PlanTooLong", "application/json", `{"plan":"` + strings.Repeat("p", 65) + `"}`, 400, "BAD_REQUEST", `Field "plan": maximum string length is 64`},
+		{"MetadataTooManyKeys", "application/json", `{"plan":"pro","metadata":` + metadataJSON(50, 1) + `}`, 400, "BAD_REQUEST", `Field "metadata": there must be at most 49 properties`},
+		{"MetadataValueTooLong", "application/json", `{"plan":"pro","metadata":{"k":"` + strings.Repeat("v", 501) + `"}}`, 400, "BAD_REQUEST", `Field "metadata.k": maximum string length is 500`},
+		{"MetadataValueNotString", "application/json", `{"plan":"pro","metadata":{"k":1}}`, 400, "BAD_REQUEST", `Field "metadata.k": value must be a string`},
+		{"SuccessURLTooLong", "application/json", `{"plan":"pro","successUrl":"https://app.example.com/` + strings.Repeat("a", 2048) + `"}`, 400, "BAD_REQUEST", `Field "successUrl": maximum string length is 2048`},
+		// Stripe's key length, which OpenAPI 3.0 cannot state: the domain's rule.
+		{"MetadataKeyTooLong", "application/json", `{"plan":"pro","metadata":{"` + strings.Repeat("k", 41) + `":"v"}}`, 400, "BAD_REQUEST", "metadata keys must be 1 to 40 characters"},
 		{"UnknownPrice", "application/json", `{"priceId":"price_elsewhere"}`, 400, "BAD_REQUEST", "Invalid price ID"},
 		{"NeitherPlanNorPrice", "application/json", `{"interval":"month"}`, 400, "BAD_REQUEST", "plan or priceId is required"},
 		{"BothPlanAndPrice", "application/json", `{"plan":"pro","priceId":"price_pro_monthly"}`, 400, "BAD_REQUEST", "not both"},
@@ -451,4 +469,13 @@ func TestOperations(t *testing.T) {
 	if r := ts.do(t, http.MethodGet, "/readyz", "", nil, nil); r.status != 503 || r.errorCode() != "UNAVAILABLE" {
 		t.Fatalf("readyz with the database closed = %d %s, want 503 UNAVAILABLE", r.status, r.errorCode())
 	}
+}
+
+// metadataJSON is a metadata object of n keys, each value valueLen long.
+func metadataJSON(n, valueLen int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"key_%d":%q`, i, strings.Repeat("v", valueLen))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
 }

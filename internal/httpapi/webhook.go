@@ -26,7 +26,7 @@ func (s *Server) handleStripeWebhook(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.WebhookReceiptResponse{
-		Success: true, Data: api.WebhookReceipt{EventId: ev.ID, Duplicate: res.Duplicate()},
+		Success: true, Data: api.WebhookReceipt{EventId: ev.ID, Duplicate: res.Duplicate(), Outcome: api.WebhookOutcome(res.Outcome)},
 	})
 }
 
