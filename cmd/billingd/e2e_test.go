@@ -309,6 +309,7 @@ type checkoutSession struct {
 type webhookReceipt struct {
 	EventID   string `json:"eventId"`
 	Duplicate bool   `json:"duplicate"`
+	Outcome   string `json:"outcome"`
 }
 
 // expect checks the status and decodes the envelope.

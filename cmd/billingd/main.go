@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "", "serve":
-		return serve(ctx, getenv, stdout, nil)
+		return serve(ctx, getenv, stdout, serveHooks{})
 	case "dev":
 		return dev(ctx, args[2:], getenv, stdout)
 	case "send-webhook":

@@ -1,86 +1,130 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/billingd/billingd/internal/billing"
-	"github.com/billingd/billingd/internal/stripe/stripeevent"
+	"github.com/billingd/billingd/internal/devmode"
 )
+
+// sendWebhookTimeout bounds each delivery, so that a billingd that hangs does
+// not hang the command.
+const sendWebhookTimeout = 30 * time.Second
+
+// sendWebhookFlags is what send-webhook was asked to send, and where.
+type sendWebhookFlags struct {
+	url, secret, org, session, lookupKey, status string
+}
 
 // sendWebhook plays Stripe for a paid checkout: it signs and posts
 // checkout.session.completed (when -session is given) and
-// customer.subscription.created, the way Stripe builds and signs them.
+// customer.subscription.created, the way Stripe builds and signs them, and
+// prints what billingd did with each.
 func sendWebhook(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("billingd send-webhook", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	url := fs.String("url", "http://localhost:8080/webhooks/stripe", "billingd's webhook endpoint")
-	secret := fs.String("secret", getenv("STRIPE_WEBHOOK_SECRET"), "webhook signing secret (default $STRIPE_WEBHOOK_SECRET)")
-	org := fs.String("org", devOrg, "organization id the subscription belongs to")
-	session := fs.String("session", "", "Checkout Session id to complete (optional)")
-	lookupKey := fs.String("lookup-key", "pro_monthly", "lookup key of the subscribed price")
-	status := fs.String("status", string(billing.StatusTrialing), "subscription status")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseSendWebhookFlags(args, getenv, stdout)
+	if err != nil {
 		return err
 	}
-	if *secret == "" {
-		return errors.New("billingd send-webhook: -secret or STRIPE_WEBHOOK_SECRET is required")
-	}
 	interval := billing.Month
-	if strings.HasSuffix(*lookupKey, "_yearly") {
+	if strings.HasSuffix(f.lookupKey, "_yearly") {
 		interval = billing.Year
 	}
-	subID := stripeevent.NewID("sub")
-	customerID := stripeevent.NewID("cus")
-	now := time.Now().Truncate(time.Second)
-
-	var events [][]byte
-	if *session != "" {
-		events = append(events, stripeevent.CheckoutSessionEvent(
-			stripeevent.EventSpec{Type: billing.EventCheckoutCompleted, Created: now},
-			stripeevent.CheckoutSessionSpec{ID: *session, OrgID: *org, CustomerID: customerID, SubscriptionID: subID},
-		))
+	paid := devmode.PaidCheckout{
+		OrgID: f.org, SessionID: f.session, LookupKey: f.lookupKey, Interval: interval, Status: billing.Status(f.status),
 	}
-	sub := stripeevent.SubscriptionSpec{
-		ID: subID, CustomerID: customerID, OrgID: *org, Status: billing.Status(*status),
-		LookupKey: *lookupKey, Interval: interval,
-	}
-	if sub.Status == billing.StatusTrialing {
-		sub.TrialEnd = now.AddDate(0, 0, 14)
-	}
-	events = append(events, stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionCreated, Created: now}, sub))
-
-	for _, payload := range events {
-		if err := postSigned(ctx, *url, *secret, payload, stdout); err != nil {
+	client := &http.Client{Timeout: sendWebhookTimeout}
+	for _, payload := range paid.Events() {
+		d, err := devmode.Send(ctx, client, f.url, f.secret, payload)
+		if err != nil {
+			return fmt.Errorf("billingd send-webhook: %w", err)
+		}
+		if err := reportDelivery(stdout, d, f.org); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func postSigned(ctx context.Context, url, secret string, payload []byte, stdout io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-	if err != nil {
-		return err
+// parseSendWebhookFlags reads and checks the flags, so that a mistake is one
+// clear line before anything is sent.
+func parseSendWebhookFlags(args []string, getenv func(string) string, out io.Writer) (sendWebhookFlags, error) {
+	var f sendWebhookFlags
+	fs := flag.NewFlagSet("billingd send-webhook", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.url, "url", "http://localhost:8080/webhooks/stripe", "billingd's webhook endpoint")
+	fs.StringVar(&f.secret, "secret", defaultWebhookSecret(getenv), "webhook signing secret (default $STRIPE_WEBHOOK_SECRET)")
+	fs.StringVar(&f.org, "org", devOrg, "organization id the subscription belongs to")
+	fs.StringVar(&f.session, "session", "", "Checkout Session id (cs_…) to complete (optional)")
+	fs.StringVar(&f.lookupKey, "lookup-key", "pro_monthly", "lookup key of the subscribed price")
+	fs.StringVar(&f.status, "status", string(billing.StatusTrialing), "subscription status, one of "+statusList())
+	if err := fs.Parse(args); err != nil {
+		return f, err
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Stripe-Signature", stripeevent.Sign(payload, secret, time.Now()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("billingd send-webhook: %w", err)
+	fail := func(format string, a ...any) (sendWebhookFlags, error) {
+		return f, fmt.Errorf("billingd send-webhook: "+format, a...)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	fmt.Fprintf(stdout, "%s %s\n", resp.Status, bytes.TrimSpace(body))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("billingd send-webhook: %s answered %s", url, resp.Status)
+	switch {
+	case fs.NArg() > 0:
+		return fail("unexpected argument %q: it takes flags only (see -h)", fs.Arg(0))
+	case !isHTTPURL(f.url):
+		return fail("-url %q is not an absolute http(s) URL, e.g. http://localhost:8080/webhooks/stripe", f.url)
+	case f.org == "":
+		return fail("-org is required")
+	case !slices.Contains(billing.StripeStatuses, billing.Status(f.status)):
+		return fail("-status %q is not one of %s", f.status, statusList())
+	case f.lookupKey == "":
+		return fail("-lookup-key is required")
+	case f.session != "" && !strings.HasPrefix(f.session, "cs_"):
+		return fail("-session %q is not a Checkout Session id (cs_…)", f.session)
+	case f.secret == "":
+		return fail("-secret or STRIPE_WEBHOOK_SECRET is required")
+	}
+	return f, nil
+}
+
+// defaultWebhookSecret is the secret used when -secret is not given.
+func defaultWebhookSecret(getenv func(string) string) string {
+	return getenv("STRIPE_WEBHOOK_SECRET")
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func statusList() string {
+	names := make([]string, len(billing.StripeStatuses))
+	for i, s := range billing.StripeStatuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+// reportDelivery prints one line for a delivery, e.g.
+// "customer.subscription.created evt_… → applied", and turns what needs the
+// user's attention into an error.
+func reportDelivery(w io.Writer, d devmode.Delivery, org string) error {
+	switch {
+	case !d.OK():
+		fmt.Fprintf(w, "%s %s → %d %s: %s\n", d.Type, d.EventID, d.Status, http.StatusText(d.Status), d.Message)
+		return fmt.Errorf("billingd send-webhook: billingd answered %d to %s: %s", d.Status, d.Type, d.Message)
+	case d.Outcome == "":
+		fmt.Fprintf(w, "%s %s → accepted\n", d.Type, d.EventID)
+	default:
+		fmt.Fprintf(w, "%s %s → %s\n", d.Type, d.EventID, d.Outcome)
+	}
+	if d.Outcome == string(billing.OutcomeUnknownOrg) {
+		return errors.New("billingd send-webhook: billingd does not know org " + org +
+			" yet: an org is created by its first checkout (POST /api/billing/checkout); start one, then send again")
 	}
 	return nil
 }

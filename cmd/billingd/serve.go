@@ -30,9 +30,17 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
-// serve loads the configuration through getenv and serves until ctx ends. When
-// listening is not nil it receives the bound address once the server accepts.
-func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, listening chan<- string) error {
+// serveHooks let dev mode extend serve; the zero value changes nothing.
+type serveHooks struct {
+	// listening, when not nil, receives the bound address once the server accepts.
+	listening chan<- string
+	// devMode, when not nil, returns dev mode's extra routes, given the
+	// service and the URL of this process's own webhook endpoint.
+	devMode func(cfg config.Config, svc *billing.Service, webhookURL string) *httpapi.DevMode
+}
+
+// serve loads the configuration through getenv and serves until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, hooks serveHooks) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -67,16 +75,26 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
 		RedirectAllowed: cfg.RedirectAllowed, Logger: logger,
 	})
-	handler := httpapi.New(httpapi.Deps{
-		Service: svc, Verifier: verifier, Logger: logger,
-		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,
-		Limits:     httpapi.Limits{Checkout: cfg.CheckoutRateLimit, Poll: cfg.PollRateLimit},
-		Metrics:    telemetry,
-	})
-
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	deps := httpapi.Deps{
+		Service: svc, Verifier: verifier, Logger: logger,
+		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,
+		Limits: httpapi.Limits{
+			Checkout: cfg.CheckoutRateLimit, Poll: cfg.PollRateLimit, Service: cfg.ServiceRateLimit,
+		},
+		Metrics:            telemetry,
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+	}
+	if hooks.devMode != nil {
+		deps.Dev = hooks.devMode(cfg, svc, ownWebhookURL(ln.Addr()))
+	}
+	handler, err := httpapi.New(deps)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
@@ -89,8 +107,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, li
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
-	if listening != nil {
-		listening <- ln.Addr().String()
+	if hooks.listening != nil {
+		hooks.listening <- ln.Addr().String()
 	}
 
 	select {
@@ -120,6 +138,12 @@ func shutdown(srv *http.Server, svc *billing.Service, cfg config.Config, logger 
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// ownWebhookURL is this process's webhook endpoint on loopback, listening at addr.
+func ownWebhookURL(addr net.Addr) string {
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/webhooks/stripe"
 }
 
 // newNotifier returns what wakes long-polls: across replicas through
