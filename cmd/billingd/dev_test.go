@@ -147,6 +147,15 @@ func TestDev_RerunWorksWithThePrintedCommands(t *testing.T) {
 			t.Fatalf("minted token reads %+v, want org_other on free", ent)
 		}
 	})
+	t.Run("SendWebhookFindsTheDevSecret", func(t *testing.T) {
+		created := expect[checkoutCreated](t, second.checkout(t, second.mintToken(t, "org_nosecret")), http.StatusOK).Data
+		t.Chdir(filepath.Dir(dir)) // where dev mode ran, as the README's commands do
+		var out syncBuffer
+		args := []string{"billingd", "send-webhook", "-url", second.base + "/webhooks/stripe", "-org", "org_nosecret", "-session", created.SessionID}
+		if err := run(context.Background(), args, getenvFrom(nil), &out, &out); err != nil {
+			t.Fatalf("send-webhook without -secret next to %s: %v\n%s", defaultDevDir, err, out.String())
+		}
+	})
 	t.Run("DevTokenWithoutDevState", func(t *testing.T) {
 		var out syncBuffer
 		err := run(context.Background(), []string{"billingd", "dev", "token", "-dir", t.TempDir()}, getenvFrom(nil), &out, &out)

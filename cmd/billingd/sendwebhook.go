@@ -61,7 +61,7 @@ func parseSendWebhookFlags(args []string, getenv func(string) string, out io.Wri
 	fs := flag.NewFlagSet("billingd send-webhook", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&f.url, "url", "http://localhost:8080/webhooks/stripe", "billingd's webhook endpoint")
-	fs.StringVar(&f.secret, "secret", defaultWebhookSecret(getenv), "webhook signing secret (default $STRIPE_WEBHOOK_SECRET)")
+	fs.StringVar(&f.secret, "secret", defaultWebhookSecret(getenv), "webhook signing secret (default $STRIPE_WEBHOOK_SECRET, else dev mode's in "+defaultDevDir+")")
 	fs.StringVar(&f.org, "org", devOrg, "organization id the subscription belongs to")
 	fs.StringVar(&f.session, "session", "", "Checkout Session id (cs_…) to complete (optional)")
 	fs.StringVar(&f.lookupKey, "lookup-key", "pro_monthly", "lookup key of the subscribed price")
@@ -91,9 +91,14 @@ func parseSendWebhookFlags(args []string, getenv func(string) string, out io.Wri
 	return f, nil
 }
 
-// defaultWebhookSecret is the secret used when -secret is not given.
+// defaultWebhookSecret is the secret used when -secret is not given: the
+// environment's, else the one dev mode keeps in the current directory.
 func defaultWebhookSecret(getenv func(string) string) string {
-	return getenv("STRIPE_WEBHOOK_SECRET")
+	if s := getenv("STRIPE_WEBHOOK_SECRET"); s != "" {
+		return s
+	}
+	s, _ := readDevSecrets(defaultDevDir) // none yet: -secret is required
+	return s.WebhookSecret
 }
 
 func isHTTPURL(s string) bool {
