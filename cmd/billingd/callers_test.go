@@ -11,7 +11,6 @@ import (
 	"github.com/billingd/billingd/api/apitest"
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/billing"
-	"github.com/billingd/billingd/internal/store/storetest"
 	"github.com/billingd/billingd/internal/stripe/stripeevent"
 )
 
@@ -19,10 +18,7 @@ import (
 // id and no ETag. Stripe completes the session, then 300 ms later sends the
 // subscription; the poll must answer once, with ready: true.
 func TestEndToEnd_SuccessPagePoll(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testSuccessPagePoll(t, nil) })
-	t.Run("postgres", func(t *testing.T) {
-		testSuccessPagePoll(t, map[string]string{"DATABASE_URL": storetest.PostgresURL(t)})
-	})
+	onEachDatabase(t, testSuccessPagePoll)
 }
 
 func testSuccessPagePoll(t *testing.T, extraEnv map[string]string) {
@@ -30,10 +26,7 @@ func testSuccessPagePoll(t *testing.T, extraEnv map[string]string) {
 	client := newClient(t)
 	org := newOrgID(t)
 	token := userToken(t, sec, org)
-	resp := mustSend(t, client, base, request{
-		method: http.MethodPost, path: "/api/billing/checkout", token: token, body: []byte(`{"plan":"pro"}`),
-	})
-	sessionID := expect[checkoutCreated](t, resp, http.StatusOK).Data.SessionID
+	sessionID := startCheckout(t, client, base, token)
 
 	type polled struct {
 		resp response

@@ -352,12 +352,25 @@ func expectReceipt(t *testing.T, resp response, duplicate bool) {
 }
 
 func TestEndToEnd_CheckoutWebhookEntitlement(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		testCheckoutWebhookEntitlement(t, nil)
-	})
+	onEachDatabase(t, testCheckoutWebhookEntitlement)
+}
+
+// onEachDatabase runs test against billingd on SQLite, then on PostgreSQL;
+// extraEnv selects the database.
+func onEachDatabase(t *testing.T, test func(t *testing.T, extraEnv map[string]string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, nil) })
 	t.Run("postgres", func(t *testing.T) {
-		testCheckoutWebhookEntitlement(t, map[string]string{"DATABASE_URL": storetest.PostgresURL(t)})
+		test(t, map[string]string{"DATABASE_URL": storetest.PostgresURL(t)})
 	})
+}
+
+// startCheckout starts a pro checkout for the token's org and returns its session id.
+func startCheckout(t *testing.T, client *http.Client, base, token string) string {
+	t.Helper()
+	resp := mustSend(t, client, base, request{
+		method: http.MethodPost, path: "/api/billing/checkout", token: token, body: []byte(`{"plan":"pro"}`),
+	})
+	return expect[checkoutCreated](t, resp, http.StatusOK).Data.SessionID
 }
 
 // testCheckoutWebhookEntitlement walks the flow of SPEC §1: checkout, a success
@@ -609,11 +622,7 @@ func TestSendWebhook(t *testing.T) {
 	client := newClient(t)
 	org := newOrgID(t)
 	token := userToken(t, sec, org)
-
-	resp := mustSend(t, client, base, request{
-		method: http.MethodPost, path: "/api/billing/checkout", token: token, body: []byte(`{"plan":"pro"}`),
-	})
-	sessionID := expect[checkoutCreated](t, resp, http.StatusOK).Data.SessionID
+	sessionID := startCheckout(t, client, base, token)
 
 	var out syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -624,7 +633,7 @@ func TestSendWebhook(t *testing.T) {
 		t.Fatalf("send-webhook: %v; output:\n%s", err, out.String())
 	}
 
-	resp = mustSend(t, client, base, request{method: http.MethodGet, path: "/api/billing/entitlement?session_id=" + sessionID, token: token})
+	resp := mustSend(t, client, base, request{method: http.MethodGet, path: "/api/billing/entitlement?session_id=" + sessionID, token: token})
 	ent := expect[entitlement](t, resp, http.StatusOK).Data
 	if ent.Plan != "pro" || !ent.Active || ent.Checkout == nil || !ent.Checkout.Ready {
 		t.Fatalf("entitlement after send-webhook = %+v (checkout %+v), want pro and ready; send-webhook said:\n%s",
