@@ -111,3 +111,35 @@ func invoiceIDs(ps []billing.Payment) []string {
 	}
 	return ids
 }
+
+func testPayments(t *testing.T, s *store.Store) {
+	t.Run("Payment/ErrNotFound", func(t *testing.T) {
+		_, err := s.Payment(t.Context(), "in_missing")
+		assertNotFound(t, err)
+	})
+	t.Run("SavePayment/InsertsAndReplaces", func(t *testing.T) {
+		want := billing.Payment{
+			InvoiceID: uniqueID(t, "in"), OrgID: "org_1", SubscriptionID: "sub_1",
+			AmountDue: 1_999_999_999_999, AmountPaid: 0, Currency: "eur", Status: "open",
+			HostedInvoiceURL: "https://invoice.example/1", EventCreated: t0, CreatedAt: t0.Add(-time.Minute),
+		}
+		if err := s.SavePayment(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Payment(t.Context(), want.InvoiceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+
+		want.AmountPaid, want.Status, want.EventCreated = want.AmountDue, "paid", t0.Add(time.Minute)
+		if err := s.SavePayment(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Payment(t.Context(), want.InvoiceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+	})
+}

@@ -1,0 +1,69 @@
+package store_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/store"
+)
+
+func testEntitlements(t *testing.T, s *store.Store) {
+	t.Run("Entitlement/ErrNotFound", func(t *testing.T) {
+		_, err := s.Entitlement(t.Context(), "org_missing")
+		assertNotFound(t, err)
+	})
+	t.Run("SaveEntitlement/Inserts", func(t *testing.T) {
+		want := entitlement(uniqueID(t, "org"), 3)
+		if err := s.SaveEntitlement(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Entitlement(t.Context(), want.OrgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+	})
+	t.Run("SaveEntitlement/Replaces", func(t *testing.T) {
+		first := entitlement(uniqueID(t, "org"), 3)
+		if err := s.SaveEntitlement(t.Context(), first); err != nil {
+			t.Fatal(err)
+		}
+		want := billing.Entitlement{
+			OrgID: first.OrgID, Plan: billing.FreePlan, Status: billing.StatusCanceled,
+			SubscriptionID: "sub_2", EventCreated: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
+		}
+		if err := s.SaveEntitlement(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Entitlement(t.Context(), want.OrgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+	})
+	t.Run("EntitlementsOf/ThoseThatHaveOne", func(t *testing.T) {
+		a, b := entitlement(uniqueID(t, "org_a"), 1), entitlement(uniqueID(t, "org_b"), 2)
+		for _, e := range []billing.Entitlement{a, b, entitlement(uniqueID(t, "org_not_asked"), 3)} {
+			if err := s.SaveEntitlement(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.EntitlementsOf(t.Context(), []string{b.OrgID, "org_missing", a.OrgID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(got, func(x, y billing.Entitlement) int { return strings.Compare(x.OrgID, y.OrgID) })
+		assertEqual(t, got, []billing.Entitlement{a, b})
+	})
+	t.Run("EntitlementsOf/NoneIsEmpty", func(t *testing.T) {
+		for _, ids := range [][]string{nil, {"org_missing"}} {
+			got, err := s.EntitlementsOf(t.Context(), ids)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("EntitlementsOf(%v) = %v, %v; want none and no error", ids, got, err)
+			}
+		}
+	})
+}

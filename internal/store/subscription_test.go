@@ -1,0 +1,64 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/store"
+)
+
+func testSubscriptions(t *testing.T, s *store.Store) {
+	t.Run("Subscription/ErrNotFound", func(t *testing.T) {
+		_, err := s.Subscription(t.Context(), "sub_missing")
+		assertNotFound(t, err)
+	})
+	t.Run("SaveSubscription/InsertsAndReplaces", func(t *testing.T) {
+		want := subscription(uniqueID(t, "sub"), uniqueID(t, "org"))
+		if err := s.SaveSubscription(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Subscription(t.Context(), want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+
+		want.Status, want.CancelAtPeriodEnd, want.TrialEnd = billing.StatusActive, true, nil
+		want.EventCreated = t0.Add(time.Minute)
+		if err := s.SaveSubscription(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Subscription(t.Context(), want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, want)
+	})
+	t.Run("SubscriptionsByOrg/OrderedByID", func(t *testing.T) {
+		org := uniqueID(t, "org")
+		for _, id := range []string{"sub_c", "sub_a", "sub_b"} {
+			if err := s.SaveSubscription(t.Context(), subscription(uniqueID(t, id), org)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SaveSubscription(t.Context(), subscription(uniqueID(t, "sub_other"), "org_other")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SubscriptionsByOrg(t.Context(), org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, st := range got {
+			ids = append(ids, st.ID)
+		}
+		assertEqual(t, ids, []string{uniqueID(t, "sub_a"), uniqueID(t, "sub_b"), uniqueID(t, "sub_c")})
+	})
+	t.Run("SubscriptionsByOrg/NoneIsEmpty", func(t *testing.T) {
+		got, err := s.SubscriptionsByOrg(t.Context(), "org_missing")
+		if err != nil || len(got) != 0 {
+			t.Fatalf("got %v, %v; want none and no error", got, err)
+		}
+	})
+}
