@@ -87,6 +87,9 @@ func TestCORS_Preflight(t *testing.T) {
 					}
 				}
 				assertVaryOrigin(t, resp)
+				if resp.Header.Get("X-Request-Id") == "" {
+					t.Errorf("OPTIONS %s has no X-Request-Id; every response carries one", path)
+				}
 				if resp.Header.Get("Access-Control-Allow-Credentials") != "" {
 					t.Errorf("OPTIONS %s allows credentials; billingd uses bearer tokens only", path)
 				}
