@@ -142,7 +142,7 @@ func TestSubscriptionEvent(t *testing.T) {
 			if ev.Type != billing.EventSubscriptionUpdated || !ev.Created.Equal(first) || sub == nil {
 				t.Fatalf("event = %+v, want %s created %v with a subscription", ev, billing.EventSubscriptionUpdated, first)
 			}
-			if sub.OrgID != "org_1" || sub.Status != status || sub.LookupKey != "pro_monthly" {
+			if sub.MetadataOrgID != "org_1" || sub.Status != status || sub.LookupKey != "pro_monthly" {
 				t.Fatalf("subscription = %+v, want org_1, %s, pro_monthly", sub, status)
 			}
 			if status == billing.StatusTrialing && sub.TrialEnd == nil {

@@ -65,8 +65,8 @@ func (a Access) Grants(s Status) bool {
 type Subscription struct {
 	ID         string
 	CustomerID string
-	// OrgID is metadata.organization_id; "" when the subscription does not carry it.
-	OrgID             string
+	// MetadataOrgID is metadata.organization_id; "" when the subscription does not carry it.
+	MetadataOrgID     string
 	Status            Status
 	PriceID           string
 	LookupKey         string // "" when the price has no lookup key
@@ -78,11 +78,13 @@ type Subscription struct {
 }
 
 // SubscriptionState is the latest known state of one subscription of an org,
-// stored so that events for it can be applied in any order. Its OrgID is the
-// org the subscription was resolved to.
+// stored so that events for it can be applied in any order.
 type SubscriptionState struct {
 	Subscription
-	Plan string // catalog slug; "" if the price is not in the catalog
+	// OrgID is the org the subscription belongs to: its metadata's org, else
+	// its Customer's.
+	OrgID string
+	Plan  string // catalog slug; "" if the price is not in the catalog
 	// EventCreated is the Stripe `created` time of the event this state came from.
 	EventCreated time.Time
 	UpdatedAt    time.Time
@@ -91,16 +93,16 @@ type SubscriptionState struct {
 // Entitlement is what an org may use: derived from its current subscription and
 // written only by the webhook pipeline.
 type Entitlement struct {
-	OrgID          string
-	Plan           string // the subscription's plan slug, FreePlan when none
-	Status         Status
-	SubscriptionID string
-	PriceID        string
-	Interval       Interval
-	Seats          int
-	TrialEnd       *time.Time
-	CurrentPeriod  *time.Time // end of the current period
-	CancelAtPeriod bool       // cancel at period end
+	OrgID             string
+	SubscriptionPlan  string // the subscription's plan slug, FreePlan when none
+	Status            Status
+	SubscriptionID    string
+	PriceID           string
+	Interval          Interval
+	Seats             int
+	TrialEnd          *time.Time
+	CurrentPeriodEnd  *time.Time // end of the current period
+	CancelAtPeriodEnd bool       // cancel at period end
 	// EventCreated is the Stripe `created` time of the last event written.
 	EventCreated time.Time
 	UpdatedAt    time.Time
@@ -108,7 +110,7 @@ type Entitlement struct {
 
 // NoEntitlement is the entitlement of an org billingd has never seen paying.
 func NoEntitlement(orgID string) Entitlement {
-	return Entitlement{OrgID: orgID, Plan: FreePlan, Status: StatusNone}
+	return Entitlement{OrgID: orgID, SubscriptionPlan: FreePlan, Status: StatusNone}
 }
 
 // CheckoutStatus is the status of a Checkout Session.

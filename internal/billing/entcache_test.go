@@ -42,7 +42,7 @@ func (c *manualClock) Add(d time.Duration) {
 func activeBehindTheCache(t *testing.T, st billing.Store, org string) {
 	t.Helper()
 	err := st.SaveEntitlement(context.Background(), billing.Entitlement{
-		OrgID: org, Plan: "pro", Status: billing.StatusActive, SubscriptionID: "sub_" + org, Seats: 1,
+		OrgID: org, SubscriptionPlan: "pro", Status: billing.StatusActive, SubscriptionID: "sub_" + org, Seats: 1,
 		EventCreated: t0, UpdatedAt: time.Now(),
 	})
 	if err != nil {

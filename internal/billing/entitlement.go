@@ -58,8 +58,8 @@ func fmtTime(t *time.Time) string {
 // view applies the access policy and the catalog to a stored entitlement.
 func (s *Service) view(e Entitlement) EntitlementView {
 	v := EntitlementView{
-		OrgID: e.OrgID, Plan: FreePlan, Status: e.Status, TrialEnd: e.TrialEnd, CurrentPeriodEnd: e.CurrentPeriod,
-		CancelAtPeriodEnd: e.CancelAtPeriod, Features: []string{}, subscriptionID: e.SubscriptionID,
+		OrgID: e.OrgID, Plan: FreePlan, Status: e.Status, TrialEnd: e.TrialEnd, CurrentPeriodEnd: e.CurrentPeriodEnd,
+		CancelAtPeriodEnd: e.CancelAtPeriodEnd, Features: []string{}, subscriptionID: e.SubscriptionID,
 	}
 	if v.Status == "" {
 		v.Status = StatusNone
@@ -68,7 +68,7 @@ func (s *Service) view(e Entitlement) EntitlementView {
 		t := e.UpdatedAt
 		v.UpdatedAt = &t
 	}
-	if plan, ok := s.opts.Catalog.Plan(e.Plan); ok && s.opts.Access.Grants(e.Status) {
+	if plan, ok := s.opts.Catalog.Plan(e.SubscriptionPlan); ok && s.opts.Access.Grants(e.Status) {
 		v.Plan, v.Active = plan.Slug, true
 		v.Features = append(v.Features, plan.Features...)
 		v.Seats = max(e.Seats, 1)

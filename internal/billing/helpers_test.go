@@ -79,7 +79,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 func subEvent(id, typ, org, subID string, status billing.Status, created time.Time) billing.Event {
 	periodEnd := created.Add(30 * 24 * time.Hour)
 	return billing.Event{ID: id, Type: typ, Created: created, Subscription: &billing.Subscription{
-		ID: subID, CustomerID: "cus_" + org, OrgID: org, Status: status, PriceID: "price_pro_monthly",
+		ID: subID, CustomerID: "cus_" + org, MetadataOrgID: org, Status: status, PriceID: "price_pro_monthly",
 		LookupKey: "pro_monthly", Interval: billing.Month, Quantity: 1, CurrentPeriodEnd: &periodEnd,
 	}}
 }

@@ -97,7 +97,7 @@ func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritativ
 		if ev.Type == EventSubscriptionDeleted {
 			sub.Status = StatusCanceled
 		}
-		return s.withOrg(ctx, tx, sub.OrgID, sub.CustomerID, func(org string) (EventOutcome, error) {
+		return s.withOrg(ctx, tx, sub.MetadataOrgID, sub.CustomerID, func(org string) (EventOutcome, error) {
 			return s.applySubscription(ctx, tx, ev, sub, org, authoritative != nil)
 		})
 	case ev.Checkout != nil:
@@ -159,8 +159,7 @@ func (s *Service) applySubscription(ctx context.Context, tx Store, ev Event, sub
 	case ev.Created.Equal(cur.EventCreated) && !authoritative:
 		return "", errNeedsAuthoritative
 	}
-	sub.OrgID = orgID
-	state := SubscriptionState{Subscription: sub, Plan: s.planOf(sub), EventCreated: ev.Created, UpdatedAt: s.now()}
+	state := SubscriptionState{Subscription: sub, OrgID: orgID, Plan: s.planOf(sub), EventCreated: ev.Created, UpdatedAt: s.now()}
 	if state.Plan == "" {
 		s.log.WarnContext(ctx, "subscription price is not in the plan catalog; it grants no plan",
 			"subscription_id", sub.ID, "price_id", sub.PriceID, "lookup_key", sub.LookupKey, "org_id", orgID)
@@ -225,12 +224,12 @@ func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string)
 	next := NoEntitlement(orgID)
 	if current != nil {
 		next = Entitlement{
-			OrgID: orgID, Plan: current.Plan, Status: current.Status, SubscriptionID: current.ID,
+			OrgID: orgID, SubscriptionPlan: current.Plan, Status: current.Status, SubscriptionID: current.ID,
 			PriceID: current.PriceID, Interval: current.Interval, Seats: current.Quantity, TrialEnd: current.TrialEnd,
-			CurrentPeriod: current.CurrentPeriodEnd, CancelAtPeriod: current.CancelAtPeriodEnd, EventCreated: current.EventCreated,
+			CurrentPeriodEnd: current.CurrentPeriodEnd, CancelAtPeriodEnd: current.CancelAtPeriodEnd, EventCreated: current.EventCreated,
 		}
-		if next.Plan == "" {
-			next.Plan = FreePlan
+		if next.SubscriptionPlan == "" {
+			next.SubscriptionPlan = FreePlan
 		}
 	}
 	prev, err := tx.Entitlement(ctx, orgID)
@@ -266,10 +265,10 @@ func (s *Service) outranks(a, b SubscriptionState) bool {
 }
 
 func sameEntitlement(a, b Entitlement) bool {
-	return a.Plan == b.Plan && a.Status == b.Status && a.SubscriptionID == b.SubscriptionID &&
+	return a.SubscriptionPlan == b.SubscriptionPlan && a.Status == b.Status && a.SubscriptionID == b.SubscriptionID &&
 		a.PriceID == b.PriceID && a.Interval == b.Interval && a.Seats == b.Seats &&
-		sameTime(a.TrialEnd, b.TrialEnd) && sameTime(a.CurrentPeriod, b.CurrentPeriod) &&
-		a.CancelAtPeriod == b.CancelAtPeriod && a.EventCreated.Equal(b.EventCreated)
+		sameTime(a.TrialEnd, b.TrialEnd) && sameTime(a.CurrentPeriodEnd, b.CurrentPeriodEnd) &&
+		a.CancelAtPeriodEnd == b.CancelAtPeriodEnd && a.EventCreated.Equal(b.EventCreated)
 }
 
 func sameTime(a, b *time.Time) bool {

@@ -47,7 +47,7 @@ func TestPaidCheckout_Events(t *testing.T) {
 		if sub.Type != billing.EventSubscriptionCreated || s == nil {
 			t.Fatalf("second event = %s, want %s", sub.Type, billing.EventSubscriptionCreated)
 		}
-		if s.ID != "sub_a" || s.OrgID != "org_a" || s.CustomerID != "cus_a" || s.PriceID != "price_pro_yearly" ||
+		if s.ID != "sub_a" || s.MetadataOrgID != "org_a" || s.CustomerID != "cus_a" || s.PriceID != "price_pro_yearly" ||
 			s.LookupKey != "pro_yearly" || s.Interval != billing.Year || s.Quantity != 3 || s.Status != billing.StatusTrialing {
 			t.Errorf("subscription = %+v", *s)
 		}
@@ -65,7 +65,7 @@ func TestPaidCheckout_Events(t *testing.T) {
 			t.Fatalf("%d events, want only customer.subscription.created", len(events))
 		}
 		s := parse(t, events[0]).Subscription
-		if s.OrgID != "org_a" || s.Status != billing.StatusActive || s.TrialEnd != nil ||
+		if s.MetadataOrgID != "org_a" || s.Status != billing.StatusActive || s.TrialEnd != nil ||
 			s.CustomerID == "" || s.ID == "" || s.Quantity != 1 {
 			t.Errorf("subscription = %+v, want org_a active, no trial end, fresh ids, quantity 1", *s)
 		}

@@ -28,33 +28,33 @@ func (entitlementRow) TableName() string { return "entitlements" }
 
 func toEntitlement(r entitlementRow) billing.Entitlement {
 	return billing.Entitlement{
-		OrgID:          r.OrgID,
-		Plan:           r.Plan,
-		Status:         billing.Status(r.Status),
-		SubscriptionID: r.SubscriptionID,
-		PriceID:        r.PriceID,
-		Interval:       billing.Interval(r.Interval),
-		Seats:          r.Seats,
-		TrialEnd:       loadedTimePtr(r.TrialEnd),
-		CurrentPeriod:  loadedTimePtr(r.CurrentPeriodEnd),
-		CancelAtPeriod: r.CancelAtPeriodEnd,
-		EventCreated:   r.EventCreated.UTC(),
-		UpdatedAt:      r.UpdatedAt.UTC(),
+		OrgID:             r.OrgID,
+		SubscriptionPlan:  r.Plan,
+		Status:            billing.Status(r.Status),
+		SubscriptionID:    r.SubscriptionID,
+		PriceID:           r.PriceID,
+		Interval:          billing.Interval(r.Interval),
+		Seats:             r.Seats,
+		TrialEnd:          loadedTimePtr(r.TrialEnd),
+		CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
+		CancelAtPeriodEnd: r.CancelAtPeriodEnd,
+		EventCreated:      r.EventCreated.UTC(),
+		UpdatedAt:         r.UpdatedAt.UTC(),
 	}
 }
 
 func fromEntitlement(e billing.Entitlement) entitlementRow {
 	return entitlementRow{
 		OrgID:             e.OrgID,
-		Plan:              e.Plan,
+		Plan:              e.SubscriptionPlan,
 		Status:            string(e.Status),
 		SubscriptionID:    e.SubscriptionID,
 		PriceID:           e.PriceID,
 		Interval:          string(e.Interval),
 		Seats:             e.Seats,
 		TrialEnd:          storedTimePtr(e.TrialEnd),
-		CurrentPeriodEnd:  storedTimePtr(e.CurrentPeriod),
-		CancelAtPeriodEnd: e.CancelAtPeriod,
+		CurrentPeriodEnd:  storedTimePtr(e.CurrentPeriodEnd),
+		CancelAtPeriodEnd: e.CancelAtPeriodEnd,
 		EventCreated:      storedTime(e.EventCreated),
 		UpdatedAt:         storedTimeOr(e.UpdatedAt),
 	}

@@ -32,7 +32,7 @@ func testEntitlements(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 		want := billing.Entitlement{
-			OrgID: first.OrgID, Plan: billing.FreePlan, Status: billing.StatusCanceled,
+			OrgID: first.OrgID, SubscriptionPlan: billing.FreePlan, Status: billing.StatusCanceled,
 			SubscriptionID: "sub_2", EventCreated: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
 		}
 		if err := s.SaveEntitlement(t.Context(), want); err != nil {

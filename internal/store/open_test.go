@@ -63,7 +63,7 @@ func TestOpen(t *testing.T) {
 					if _, err := tx.Entitlement(t.Context(), "org_1"); err != nil && !errors.Is(err, billing.ErrNotFound) {
 						return err
 					}
-					if err := tx.SaveEntitlement(t.Context(), billing.Entitlement{OrgID: "org_1", Plan: "pro", Status: billing.StatusActive, Seats: i}); err != nil {
+					if err := tx.SaveEntitlement(t.Context(), billing.Entitlement{OrgID: "org_1", SubscriptionPlan: "pro", Status: billing.StatusActive, Seats: i}); err != nil {
 						return err
 					}
 					return tx.RecordEvent(t.Context(), billing.EventRecord{ID: "evt_shared", Type: "t", Outcome: billing.OutcomeApplied})

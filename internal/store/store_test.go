@@ -114,7 +114,7 @@ func testTimes(t *testing.T, s *store.Store) {
 		at := time.Date(2031, 7, 8, 9, 10, 11, 987654321, zone)
 		want := at.UTC().Truncate(time.Microsecond)
 		e := entitlement(uniqueID(t, "org"), 1)
-		e.TrialEnd, e.CurrentPeriod, e.EventCreated, e.UpdatedAt = &at, &at, at, at
+		e.TrialEnd, e.CurrentPeriodEnd, e.EventCreated, e.UpdatedAt = &at, &at, at, at
 		if err := s.SaveEntitlement(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func testTimes(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 		for name, tm := range map[string]time.Time{
-			"TrialEnd": *got.TrialEnd, "CurrentPeriod": *got.CurrentPeriod,
+			"TrialEnd": *got.TrialEnd, "CurrentPeriod": *got.CurrentPeriodEnd,
 			"EventCreated": got.EventCreated, "UpdatedAt": got.UpdatedAt,
 		} {
 			if !tm.Equal(want) || tm.Location() != time.UTC {
@@ -166,9 +166,9 @@ func ensureOrgID(t *testing.T, s *store.Store, prefix string) billing.Organizati
 func entitlement(orgID string, seats int) billing.Entitlement {
 	trialEnd, periodEnd := t0.Add(14*24*time.Hour), t0.Add(30*24*time.Hour)
 	return billing.Entitlement{
-		OrgID: orgID, Plan: "pro", Status: billing.StatusTrialing, SubscriptionID: "sub_1",
+		OrgID: orgID, SubscriptionPlan: "pro", Status: billing.StatusTrialing, SubscriptionID: "sub_1",
 		PriceID: "price_1", Interval: billing.Month, Seats: seats, TrialEnd: &trialEnd,
-		CurrentPeriod: &periodEnd, CancelAtPeriod: false, EventCreated: t0, UpdatedAt: t0.Add(time.Second),
+		CurrentPeriodEnd: &periodEnd, CancelAtPeriodEnd: false, EventCreated: t0, UpdatedAt: t0.Add(time.Second),
 	}
 }
 
@@ -176,11 +176,11 @@ func subscription(id, orgID string) billing.SubscriptionState {
 	trialEnd, periodEnd := t0.Add(14*24*time.Hour), t0.Add(30*24*time.Hour)
 	return billing.SubscriptionState{
 		Subscription: billing.Subscription{
-			ID: id, CustomerID: "cus_1", OrgID: orgID, Status: billing.StatusTrialing,
+			ID: id, CustomerID: "cus_1", Status: billing.StatusTrialing,
 			PriceID: "price_1", LookupKey: "pro_monthly", Interval: billing.Month, Quantity: 2,
 			TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd,
 		},
-		Plan: "pro", EventCreated: t0, UpdatedAt: t0.Add(time.Second),
+		OrgID: orgID, Plan: "pro", EventCreated: t0, UpdatedAt: t0.Add(time.Second),
 	}
 }
 

@@ -26,14 +26,13 @@ type subscriptionRow struct {
 
 func (subscriptionRow) TableName() string { return "subscriptions" }
 
-// toSubscriptionState returns the stored state; its OrgID is the org the
-// subscription was resolved to.
+// toSubscriptionState returns the stored state. The row keeps only the org
+// the subscription was resolved to, not its metadata.
 func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 	return billing.SubscriptionState{
 		Subscription: billing.Subscription{
 			ID:                r.ID,
 			CustomerID:        r.CustomerID,
-			OrgID:             r.OrgID,
 			Status:            billing.Status(r.Status),
 			PriceID:           r.PriceID,
 			LookupKey:         r.LookupKey,
@@ -43,6 +42,7 @@ func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 			CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
 			CancelAtPeriodEnd: r.CancelAtPeriodEnd,
 		},
+		OrgID:        r.OrgID,
 		Plan:         r.Plan,
 		EventCreated: r.EventCreated.UTC(),
 		UpdatedAt:    r.UpdatedAt.UTC(),

@@ -42,7 +42,7 @@ func (s subscriptionJSON) toBilling() billing.Subscription {
 	sub := billing.Subscription{
 		ID:                s.ID,
 		CustomerID:        string(s.Customer),
-		OrgID:             s.Metadata[metadataOrgKey],
+		MetadataOrgID:     s.Metadata[metadataOrgKey],
 		Status:            billing.Status(s.Status),
 		TrialEnd:          unixTime(s.TrialEnd),
 		CurrentPeriodEnd:  unixTime(s.CurrentPeriodEnd),

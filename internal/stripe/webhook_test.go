@@ -25,7 +25,7 @@ func TestParseEvent_Subscription(t *testing.T) {
 		CurrentPeriodEnd: periodEnd, TrialEnd: trialEnd, CancelAtPeriodEnd: true,
 	}
 	want := billing.Subscription{
-		ID: "sub_1", CustomerID: "cus_1", OrgID: "org_1", Status: billing.StatusTrialing,
+		ID: "sub_1", CustomerID: "cus_1", MetadataOrgID: "org_1", Status: billing.StatusTrialing,
 		PriceID: "price_1", LookupKey: "team_monthly", Interval: billing.Month, Quantity: 3,
 		TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd, CancelAtPeriodEnd: true,
 	}
