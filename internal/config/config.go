@@ -53,6 +53,15 @@ type Config struct {
 	// default, since services read on their own hot paths. SERVICE_RATE_LIMIT.
 	ServiceRateLimit RateLimit
 
+	// DBTimeout is the deadline of one database transaction. DB_TIMEOUT.
+	DBTimeout time.Duration
+	// ReconcileInterval is how often one replica reconciles with Stripe; 0
+	// means never (off). RECONCILE_INTERVAL.
+	ReconcileInterval time.Duration
+	// EventRetention is how long Stripe event ids are kept for
+	// deduplication. EVENT_RETENTION.
+	EventRetention time.Duration
+
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long a graceful shutdown may take
 	// ShutdownDelay is how long /readyz reports 503 after SIGTERM before the
 	// server stops accepting, so load balancers stop routing first. SHUTDOWN_DELAY.
@@ -72,6 +81,9 @@ var defaults = map[string]string{
 	"CHECKOUT_RATE_LIMIT": "10/1m",
 	"POLL_RATE_LIMIT":     "600/1m",
 	"SERVICE_RATE_LIMIT":  "off",
+	"DB_TIMEOUT":          "5s",
+	"RECONCILE_INTERVAL":  "15m",
+	"EVENT_RETENTION":     "720h",
 	"SHUTDOWN_TIMEOUT":    "30s",
 	"SHUTDOWN_DELAY":      "5s",
 	"LOG_LEVEL":           "info",
@@ -110,6 +122,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.CheckoutRateLimit = e.rateLimit("CHECKOUT_RATE_LIMIT")
 	c.PollRateLimit = e.rateLimit("POLL_RATE_LIMIT")
 	c.ServiceRateLimit = e.rateLimit("SERVICE_RATE_LIMIT")
+	c.DBTimeout = e.duration("DB_TIMEOUT")
+	c.ReconcileInterval = e.durationOrOff("RECONCILE_INTERVAL")
+	c.EventRetention = e.duration("EVENT_RETENTION")
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
 	c.ShutdownDelay = e.duration("SHUTDOWN_DELAY")
 	c.LogLevel = e.logLevel("LOG_LEVEL")

@@ -82,6 +82,19 @@ func (e *env) duration(name string) time.Duration {
 	return d
 }
 
+// durationOrOff is duration, with "off" read as 0.
+func (e *env) durationOrOff(name string) time.Duration {
+	v := e.str(name)
+	if strings.EqualFold(v, "off") {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.fail(problem(name, "must be a Go duration such as 15m, or off, got %q", v))
+	}
+	return d
+}
+
 func (e *env) rateLimit(name string) RateLimit {
 	r, err := ParseRateLimit(e.str(name))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // LogValue lets slog print a Config with its secrets masked:
@@ -62,6 +63,9 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("CHECKOUT_RATE_LIMIT", c.CheckoutRateLimit.String()),
 		slog.String("POLL_RATE_LIMIT", c.PollRateLimit.String()),
 		slog.String("SERVICE_RATE_LIMIT", c.ServiceRateLimit.String()),
+		slog.String("DB_TIMEOUT", c.DBTimeout.String()),
+		slog.String("RECONCILE_INTERVAL", offOr(c.ReconcileInterval)),
+		slog.String("EVENT_RETENTION", c.EventRetention.String()),
 		slog.String("SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()),
 		slog.String("SHUTDOWN_DELAY", c.ShutdownDelay.String()),
 		slog.String("LOG_LEVEL", strings.ToLower(c.LogLevel.String())),
@@ -99,4 +103,12 @@ func redactDatabaseURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// offOr prints a duration whose zero means off.
+func offOr(d time.Duration) string {
+	if d == 0 {
+		return "off"
+	}
+	return d.String()
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/billingd/billingd/internal/auth"
 )
@@ -12,11 +13,32 @@ import (
 // Config by hand (tests, dev mode) can too.
 func (c Config) Validate() error {
 	for _, check := range []func() *Error{
-		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkShutdown,
+		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkJobs, c.checkShutdown,
 	} {
 		if err := check(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Below these, a deadline fails healthy transactions, reconcile would list
+// Stripe's events more often than Stripe's rate limits like, and an event
+// could be pruned while Stripe still retries it (up to three days).
+const (
+	minDBTimeout         = 100 * time.Millisecond
+	minReconcileInterval = time.Minute
+	minEventRetention    = 72 * time.Hour
+)
+
+func (c Config) checkJobs() *Error {
+	switch {
+	case c.DBTimeout < minDBTimeout:
+		return problem("DB_TIMEOUT", "must be at least %v, got %v", minDBTimeout, c.DBTimeout)
+	case c.ReconcileInterval != 0 && c.ReconcileInterval < minReconcileInterval:
+		return problem("RECONCILE_INTERVAL", "must be off or at least %v, got %v", minReconcileInterval, c.ReconcileInterval)
+	case c.EventRetention < minEventRetention:
+		return problem("EVENT_RETENTION", "must be at least %v (Stripe retries an event for up to three days), got %v", minEventRetention, c.EventRetention)
 	}
 	return nil
 }
