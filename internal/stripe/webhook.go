@@ -1,9 +1,11 @@
 package stripe
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
+	stripego "github.com/stripe/stripe-go/v82"
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/billingd/billingd/internal/billing"
@@ -42,6 +44,24 @@ func ParseEvent(payload []byte, sigHeader, secret string) (billing.Event, error)
 		return billing.Event{}, &billing.Error{Code: billing.EBadSignature, Message: "Invalid Stripe signature", Err: err}
 	case err != nil:
 		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed Stripe event", Err: err}
+	}
+	return toEvent(e)
+}
+
+// DecodeEvent reads an event that needs no signature because billingd fetched
+// it from Stripe's API itself (reconcile lists undelivered events), exactly as
+// ParseEvent reads a delivered one.
+func DecodeEvent(payload []byte) (billing.Event, error) {
+	var e stripego.Event
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed Stripe event", Err: err}
+	}
+	return toEvent(e)
+}
+
+// toEvent reads the parts of a Stripe event billing acts on.
+func toEvent(e stripego.Event) (billing.Event, error) {
+	switch {
 	case e.ID == "" || e.Type == "":
 		return billing.Event{}, billing.Errorf(billing.EBadRequest, "Stripe event has no id or type")
 	}
