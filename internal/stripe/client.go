@@ -35,6 +35,7 @@ type Options struct {
 // Client is billing.Payments over one stripe-go client.
 type Client struct {
 	sc      *stripego.Client
+	api     stripego.Backend // for the lists read raw (see rawPage)
 	log     *slog.Logger
 	observe func(op string, d time.Duration, err error)
 	// key is kept only to scrub it from upstream error text.
@@ -58,8 +59,10 @@ func New(secretKey string, opts Options) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
+	backends := stripego.NewBackendsWithConfig(cfg)
 	return &Client{
-		sc:      stripego.NewClient(secretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(cfg))),
+		sc:      stripego.NewClient(secretKey, stripego.WithBackends(backends)),
+		api:     backends.API,
 		log:     log,
 		observe: opts.Observe,
 		key:     secretKey,
