@@ -48,6 +48,9 @@ type Metrics struct {
 	stripeRequests *prometheus.CounterVec
 	stripeDuration *prometheus.HistogramVec
 	longPolls      prometheus.Gauge
+	reconcileRuns  *prometheus.CounterVec
+	reconcileFixes *prometheus.CounterVec
+	eventsPruned   prometheus.Counter
 }
 
 // New returns Metrics on a fresh registry that also carries the Go runtime and
@@ -79,11 +82,24 @@ func New() *Metrics {
 			Namespace: namespace, Name: "longpolls_open",
 			Help: "Entitlement long-polls being held open.",
 		}),
+		reconcileRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "reconcile_runs_total",
+			Help: "Reconcile runs with Stripe, by result (ok, error).",
+		}, []string{"result"}),
+		reconcileFixes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "reconcile_fixes_total",
+			Help: "States reconcile healed, by kind (undelivered_event, subscription_state).",
+		}, []string{"kind"}),
+		eventsPruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "stripe_events_pruned_total",
+			Help: "Stripe event receipts deleted after EVENT_RETENTION.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.webhookEvents, m.stripeRequests, m.stripeDuration, m.longPolls,
+		m.reconcileRuns, m.reconcileFixes, m.eventsPruned,
 	)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	return m
@@ -159,4 +175,21 @@ func (m *Metrics) LongPollStarted() (done func()) {
 	}
 	m.longPolls.Inc()
 	return m.longPolls.Dec
+}
+
+// ObserveReconcile records one reconcile run: its fixes by kind, the event
+// receipts it pruned, and its error, or nil.
+func (m *Metrics) ObserveReconcile(fixes map[string]int, pruned int64, err error) {
+	if m == nil {
+		return
+	}
+	result := resultOK
+	if err != nil {
+		result = resultError
+	}
+	m.reconcileRuns.WithLabelValues(result).Inc()
+	for kind, n := range fixes {
+		m.reconcileFixes.WithLabelValues(kind).Add(float64(n))
+	}
+	m.eventsPruned.Add(float64(pruned))
 }

@@ -133,6 +133,7 @@ func TestNilMetrics(t *testing.T) {
 	m.ObserveWebhook("invoice.paid", "applied")
 	m.ObserveStripe("create_customer", time.Millisecond, nil)
 	m.LongPollStarted()()
+	m.ObserveReconcile(map[string]int{"subscription_state": 1}, 1, nil)
 	if err := m.RegisterDB(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -149,4 +150,16 @@ func TestMetricNamesArePrefixed(t *testing.T) {
 			t.Errorf("metric %s is neither billingd's nor the runtime's", name)
 		}
 	}
+}
+
+func TestObserveReconcile(t *testing.T) {
+	m := metrics.New()
+	m.ObserveReconcile(map[string]int{"undelivered_event": 2, "subscription_state": 1}, 5, nil)
+	m.ObserveReconcile(map[string]int{"subscription_state": 1}, 0, errors.New("stripe down"))
+	s := scrape(t, m)
+	want(t, s, 1, "billingd_reconcile_runs_total", "result", "ok")
+	want(t, s, 1, "billingd_reconcile_runs_total", "result", "error")
+	want(t, s, 2, "billingd_reconcile_fixes_total", "kind", "undelivered_event")
+	want(t, s, 2, "billingd_reconcile_fixes_total", "kind", "subscription_state")
+	want(t, s, 5, "billingd_stripe_events_pruned_total")
 }
