@@ -159,6 +159,7 @@ func (b *bench) measure(ctx context.Context) error {
 		{"seed", b.seed},
 		{"checkout", b.checkoutOverhead},
 		{"webhooks", b.webhookIngest},
+		{"reads during a webhook burst", b.readsDuringBurst},
 		{"entitlement", b.entitlementRead},
 		{"long-poll", b.longPolls},
 	}
