@@ -1,4 +1,4 @@
-package main
+package deployments_test
 
 import (
 	"fmt"
@@ -21,8 +21,8 @@ import (
 // tests below can also show that every check fails on a bad manifest.
 
 const (
-	repoRoot       = "../.."
-	deploymentsDir = repoRoot + "/deployments"
+	repoRoot       = ".."
+	deploymentsDir = "."
 	composeFile    = deploymentsDir + "/docker-compose.yml"
 	kubernetesDir  = deploymentsDir + "/kubernetes"
 	dockerfile     = repoRoot + "/Dockerfile"
