@@ -68,7 +68,10 @@ func TestHealthcheck(t *testing.T) {
 
 	// Without PORT it probes the port billingd listens on without PORT.
 	t.Run("DefaultPort", func(t *testing.T) {
-		cfg, err := config.Load(func(k string) string { return minimalEnv[k] })
+		minimal := map[string]string{
+			"STRIPE_SECRET_KEY": "sk_test_123", "STRIPE_WEBHOOK_SECRET": "whsec_test", "AUTH_JWT_SECRET": strings.Repeat("s", 32),
+		}
+		cfg, err := config.Load(func(k string) string { return minimal[k] })
 		if err != nil {
 			t.Fatal(err)
 		}
