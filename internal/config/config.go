@@ -8,13 +8,17 @@ import (
 
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/store"
 )
 
 // Config is billingd's whole configuration. Load fills it from the environment;
 // the name of the variable behind each field is in its comment.
 type Config struct {
 	Port        int    // PORT
-	DatabaseURL string // DATABASE_URL: postgres://…, postgresql://…, sqlite:PATH or sqlite::memory:
+	DatabaseURL string // DATABASE_URL as given, for printing (redacted)
+	// Database is DATABASE_URL parsed by store.ParseURL, its one reader:
+	// postgres://…, postgresql://…, sqlite:PATH or sqlite::memory:.
+	Database store.Location
 
 	StripeSecretKey     string // STRIPE_SECRET_KEY (secret)
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET (secret)
@@ -113,6 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// Typed values, in the order of SPEC §2, so the first bad one is reported.
 	c.Port = e.integer("PORT", portProblem)
+	c.Database = e.database("DATABASE_URL")
 	c.AllowedRedirectOrigins = e.origins("ALLOWED_REDIRECT_ORIGINS", c.AppURL)
 	c.Catalog = e.catalog("PLANS_FILE")
 	c.CheckoutTrialDays = e.optionalInteger("CHECKOUT_TRIAL_DAYS", trialDaysProblem)
@@ -138,15 +143,6 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Catalog = c.Catalog.WithTrialDays(*c.CheckoutTrialDays)
 	}
 	return c, nil
-}
-
-// Database returns the database driver, "postgres" or "sqlite", and its data
-// source: the URL itself for PostgreSQL, the file path (or ":memory:") for SQLite.
-func (c Config) Database() (driver, dsn string) {
-	if path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
-		return "sqlite", path
-	}
-	return "postgres", c.DatabaseURL
 }
 
 // AuthOptions are the options of the token verifier this configuration asks for.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/config"
+	"github.com/billingd/billingd/internal/store"
 )
 
 // Distinctive secret values, so a leak into an error or String() is caught.
@@ -390,17 +391,18 @@ func TestDefaultURLs(t *testing.T) {
 }
 
 func TestDatabase(t *testing.T) {
-	tests := []struct{ url, driver, dsn string }{
-		{"sqlite:billing.db", "sqlite", "billing.db"},
-		{"sqlite::memory:", "sqlite", ":memory:"},
-		{"sqlite:/var/lib/billingd/billing.db", "sqlite", "/var/lib/billingd/billing.db"},
-		{"postgres://u@db/billing", "postgres", "postgres://u@db/billing"},
-		{"postgresql://u@db/billing", "postgres", "postgresql://u@db/billing"},
+	tests := []struct{ url, dialect, postgresURL, sqlitePath string }{
+		{"sqlite:billing.db", store.DialectSQLite, "", "billing.db"},
+		{"sqlite::memory:", store.DialectSQLite, "", ":memory:"},
+		{"sqlite:/var/lib/billingd/billing.db", store.DialectSQLite, "", "/var/lib/billingd/billing.db"},
+		{"postgres://u@db/billing", store.DialectPostgres, "postgres://u@db/billing", ""},
+		{"postgresql://u@db/billing", store.DialectPostgres, "postgresql://u@db/billing", ""},
 	}
 	for _, tt := range tests {
-		c := mustLoad(t, map[string]string{"DATABASE_URL": tt.url})
-		if driver, dsn := c.Database(); driver != tt.driver || dsn != tt.dsn {
-			t.Errorf("Database() for %s = %s, %s; want %s, %s", tt.url, driver, dsn, tt.driver, tt.dsn)
+		db := mustLoad(t, map[string]string{"DATABASE_URL": tt.url}).Database
+		if db.Dialect() != tt.dialect || db.PostgresURL() != tt.postgresURL || db.SQLitePath() != tt.sqlitePath {
+			t.Errorf("Database for %s = %s %q %q; want %s %q %q", tt.url,
+				db.Dialect(), db.PostgresURL(), db.SQLitePath(), tt.dialect, tt.postgresURL, tt.sqlitePath)
 		}
 	}
 }

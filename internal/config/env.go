@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/store"
 )
 
 // env reads variables and keeps the first parse error; later reads after an
@@ -93,6 +94,16 @@ func (e *env) durationOrOff(name string) time.Duration {
 		e.fail(problem(name, "must be a Go duration such as 15m, or off, got %q", v))
 	}
 	return d
+}
+
+// database parses name with store.ParseURL, whose errors never quote the
+// value: a PostgreSQL URL may hold a password.
+func (e *env) database(name string) store.Location {
+	loc, err := store.ParseURL(e.str(name))
+	if err != nil {
+		e.fail(problem(name, "%v", err))
+	}
+	return loc
 }
 
 func (e *env) rateLimit(name string) RateLimit {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/billingd/billingd/internal/store"
 )
 
 // LogValue lets slog print a Config with its secrets masked:
@@ -29,7 +31,7 @@ func (c Config) String() string {
 }
 
 // attrs is the single list of what gets printed; every secret goes through
-// maskSecret or redactDatabaseURL.
+// maskSecret or redactedDatabaseURL.
 func (c Config) attrs() []slog.Attr {
 	trialDays := "from catalog"
 	if c.CheckoutTrialDays != nil {
@@ -43,7 +45,7 @@ func (c Config) attrs() []slog.Attr {
 	}
 	return []slog.Attr{
 		slog.Int("PORT", c.Port),
-		slog.String("DATABASE_URL", redactDatabaseURL(c.DatabaseURL)),
+		slog.String("DATABASE_URL", c.redactedDatabaseURL()),
 		slog.String("STRIPE_SECRET_KEY", maskSecret(c.StripeSecretKey)),
 		slog.String("STRIPE_WEBHOOK_SECRET", maskSecret(c.StripeWebhookSecret)),
 		slog.String("STRIPE_API_BASE", c.StripeAPIBase),
@@ -88,11 +90,12 @@ func maskSecret(s string) string {
 	return "(masked)"
 }
 
-// redactDatabaseURL hides a PostgreSQL password, in the user info or in a
-// password= parameter.
-func redactDatabaseURL(s string) string {
-	if strings.HasPrefix(s, "sqlite:") || s == "" {
-		return s
+// redactedDatabaseURL is DATABASE_URL with a PostgreSQL password hidden, in
+// the user info or in a password= parameter.
+func (c Config) redactedDatabaseURL() string {
+	s := c.DatabaseURL
+	if s == "" || c.Database.Dialect() == store.DialectSQLite {
+		return s // a SQLite path holds no secret
 	}
 	u, err := url.Parse(s)
 	if err != nil {

@@ -50,22 +50,11 @@ func (c Config) checkPort() *Error {
 	return nil
 }
 
-// checkDatabase never quotes the value: a PostgreSQL URL may hold a password.
+// checkDatabase: Load parses DATABASE_URL (and reports a bad one); a Config
+// built by hand must set Database with store.ParseURL.
 func (c Config) checkDatabase() *Error {
-	const want = "must be postgres://…, postgresql://…, sqlite:PATH or sqlite::memory:"
-	switch {
-	case c.DatabaseURL == "":
+	if c.Database.Dialect() == "" {
 		return problem("DATABASE_URL", "is required")
-	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
-		if u, err := url.Parse(c.DatabaseURL); err != nil || u.Host == "" {
-			return problem("DATABASE_URL", "is not a valid PostgreSQL URL (postgres://user:pass@host:port/db)")
-		}
-	case strings.HasPrefix(c.DatabaseURL, "sqlite:"):
-		if _, path := c.Database(); path == "" {
-			return problem("DATABASE_URL", "sqlite: needs a file path, e.g. sqlite:billing.db")
-		}
-	default:
-		return problem("DATABASE_URL", want)
 	}
 	return nil
 }

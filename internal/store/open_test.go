@@ -19,11 +19,16 @@ import (
 
 func TestOpen(t *testing.T) {
 	t.Run("RejectsUnknownURLWithoutEchoingIt", func(t *testing.T) {
-		for _, u := range []string{"mysql://user:s3cret@db/billing", "sqlite:", "s3cret"} {
-			_, err := store.Open(t.Context(), u)
+		for _, u := range []string{"mysql://user:s3cret@db/billing", "sqlite:", "s3cret", "postgres://user:s3cret@"} {
+			_, err := store.ParseURL(u)
 			if err == nil || strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("Open(%q): err = %v, want an error that does not repeat the URL", u, err)
+				t.Errorf("ParseURL(%q): err = %v, want an error that does not repeat the URL", u, err)
 			}
+		}
+	})
+	t.Run("RejectsZeroLocation", func(t *testing.T) {
+		if _, err := store.Open(t.Context(), store.Location{}, store.Options{}); err == nil {
+			t.Fatal("Open of the zero Location succeeded")
 		}
 	})
 	t.Run("MemoryDatabasesArePrivate", func(t *testing.T) {
@@ -112,7 +117,7 @@ func TestOpen(t *testing.T) {
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { stores[i], errs[i] = store.Open(t.Context(), url) })
+			wg.Go(func() { stores[i], errs[i] = store.Open(t.Context(), mustParse(t, url), store.Options{}) })
 		}
 		wg.Wait()
 		for i, s := range stores {
@@ -133,11 +138,20 @@ func TestOpen(t *testing.T) {
 
 func mustOpen(t *testing.T, url string) *store.Store {
 	t.Helper()
-	s, err := store.Open(t.Context(), url)
+	s, err := store.Open(t.Context(), mustParse(t, url), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func mustParse(t *testing.T, url string) store.Location {
+	t.Helper()
+	loc, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatalf("DATABASE_URL %v", err)
+	}
+	return loc
 }
 
 // shippedVersions lists goose's versions after migrating an empty database:

@@ -5,12 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
-	"github.com/pressly/goose/v3"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -22,34 +18,42 @@ var _ billing.Store = (*Store)(nil)
 // Store is billing.Store on one database. A Store returned by Open is safe for
 // concurrent use; the Store handed to an InTx callback is bound to that
 // transaction and must not outlive it.
+//
+// Writes and transactions use the write pool, reads outside a transaction the
+// read pool (see pools). On SQLite writers queue in the process, first come
+// first served, for a single connection whose transactions BEGIN IMMEDIATE,
+// and readers read WAL snapshots beside them: no call ever fails with
+// "database is locked". Every statement and transaction has a deadline
+// (Options.Timeout); one that misses it fails with billing's EUnavailable.
 type Store struct {
-	db   *gorm.DB
-	inTx bool
+	db    *gorm.DB
+	inTx  bool
+	pools *pools
 }
 
-// PostgreSQL pool limits: enough for the webhook and checkout paths of one
-// replica, without letting a burst exhaust the server's max_connections
-// (long-polls do not hold a connection while they wait). As many may idle as
-// may open: with fewer, a steady load above the idle count closes and reopens
-// connections all the time (make bench: 6.5k → 9.1k entitlement reads/s).
-const (
-	postgresMaxOpenConns = 20
-	postgresMaxIdleConns = postgresMaxOpenConns
-	postgresConnMaxIdle  = 5 * time.Minute
-)
+// Options configure a Store.
+type Options struct {
+	// Timeout is the deadline of each transaction and of each statement
+	// outside one (DB_TIMEOUT; default DefaultTimeout). On SQLite it starts
+	// when the writer's turn comes; a writer still waiting gives up once the
+	// writers ahead have had no answer from the database for as long.
+	Timeout time.Duration
+}
 
-// sqliteBusyTimeout is how long a SQLite writer waits for another one to commit.
-const sqliteBusyTimeout = 10 * time.Second
-
-// Open connects to databaseURL, applies the embedded migrations and returns the
-// store. databaseURL is postgres://… or postgresql://… for PostgreSQL,
-// sqlite:PATH for a SQLite file and sqlite::memory: for a private in-memory
-// database.
-func Open(ctx context.Context, databaseURL string) (*Store, error) {
-	dialector, dialect, memory, err := dialectorFor(databaseURL)
+// Open connects to loc, applies the embedded migrations and returns the store.
+func Open(ctx context.Context, loc Location, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	p, dialector, dialect, err := openPools(loc, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
+	// SQLite files only: on sqlite::memory: reads share the transaction's one
+	// connection, and GORM's statement cache would deadlock there (a read
+	// preparing on the pool waits for the connection, while the transaction
+	// waits for that read's prepare of the same statement).
+	cacheStatements := loc.Dialect() == DialectSQLite && !loc.memory()
 	db, err := gorm.Open(dialector, &gorm.Config{
 		// Never log SQL: statements carry customer data in their values.
 		Logger:         logger.Discard,
@@ -57,75 +61,34 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		// Single statements need no implicit transaction; InTx makes the explicit ones.
 		SkipDefaultTransaction: true,
 		NowFunc:                now,
+		// SQLite only: see sqliteStatementCacheSize.
+		PrepareStmt:        cacheStatements,
+		PrepareStmtMaxSize: sqliteStatementCacheSize,
+		PrepareStmtTTL:     sqliteStatementCacheTTL,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s database: %w", dialect, err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s database: %w", dialect, err)
-	}
-	configurePool(sqlDB, dialect, memory)
-	if err := migrate(ctx, sqlDB, dialect); err != nil {
-		return nil, errors.Join(err, sqlDB.Close())
-	}
-	return &Store{db: db}, nil
-}
-
-// dialectorFor picks the GORM driver for databaseURL. It never puts the URL in
-// an error: it may contain a password.
-func dialectorFor(databaseURL string) (gorm.Dialector, goose.Dialect, bool, error) {
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return postgres.Open(databaseURL), goose.DialectPostgres, false, nil
-	case strings.HasPrefix(databaseURL, "sqlite:"):
-		path := strings.TrimPrefix(databaseURL, "sqlite:")
-		if path == "" {
-			return nil, "", false, errors.New("store: sqlite: database URL needs a path (sqlite:PATH or sqlite::memory:)")
+	if err == nil {
+		if p.readConn == nil { // sqlite::memory: reads on the writer
+			p.readConn = db.ConnPool
 		}
-		memory := path == ":memory:"
-		return sqlite.Open(sqliteDSN(path, memory)), goose.DialectSQLite3, memory, nil
-	default:
-		return nil, "", false, errors.New("store: unsupported database URL: want postgres://, postgresql:// or sqlite:")
+		err = p.registerCallbacks(db)
 	}
+	if err == nil {
+		err = migrate(ctx, p.writer, dialect)
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open %s database: %w", loc.Dialect(), err), p.close())
+	}
+	return &Store{db: db, pools: p}, nil
 }
 
-// sqliteDSN adds the pragmas billingd relies on to a SQLite path.
-func sqliteDSN(path string, memory bool) string {
-	params := []string{
-		fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()),
-		"_pragma=foreign_keys(1)",
-	}
-	if !memory {
-		// WAL lets readers run while one writer commits. Write transactions
-		// take the write lock when they begin (IMMEDIATE), so concurrent
-		// writers queue on busy_timeout instead of failing with SQLITE_BUSY
-		// when a read lock cannot be upgraded.
-		params = append(params, "_pragma=journal_mode(WAL)", "_txlock=immediate")
-	}
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	return path + sep + strings.Join(params, "&")
-}
+// WriterDB is the pool write transactions use, for a job queue that must
+// share the database's writer: on SQLite it is the single write connection,
+// so the queue's writes wait their turn like the store's own (outside the
+// store's FIFO queue, in database/sql's).
+func (s *Store) WriterDB() *sql.DB { return s.pools.writer }
 
-func configurePool(db *sql.DB, dialect goose.Dialect, memory bool) {
-	switch {
-	case memory:
-		// An in-memory database lives and dies with its connection, and is
-		// private to it: exactly one connection, never recycled, so every
-		// goroutine sees the same database and calls queue on the pool.
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-	case dialect == goose.DialectPostgres:
-		db.SetMaxOpenConns(postgresMaxOpenConns)
-		db.SetMaxIdleConns(postgresMaxIdleConns)
-		db.SetConnMaxIdleTime(postgresConnMaxIdle)
-	}
-}
+// Dialect is DialectPostgres or DialectSQLite.
+func (s *Store) Dialect() string { return s.pools.dialect }
 
 // now is the store's clock: UTC at the precision every supported database keeps.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -135,11 +98,7 @@ func (s *Store) Close() error {
 	if s.inTx {
 		return errors.New("store: Close called on a transaction-bound store")
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return fmt.Errorf("store: close: %w", err)
-	}
-	return sqlDB.Close()
+	return s.pools.close()
 }
 
 // InTx runs fn on a Store bound to one transaction, committing when fn returns
@@ -147,22 +106,39 @@ func (s *Store) Close() error {
 // transaction (no savepoint): an error from a nested fn rolls back the whole
 // outer transaction once it reaches the outermost InTx.
 //
-// fn must use only the Store it is given: on sqlite::memory: the transaction
-// holds the only connection, so a call on the outer Store would wait for it.
+// The transaction has the store's deadline (on SQLite, from when its turn to
+// write comes); past it, it is rolled back and the error is billing's
+// EUnavailable. fn must use only the Store it is given: on SQLite the
+// transaction holds the writer's turn, so a write on the outer Store would
+// wait for it until it gives up.
 func (s *Store) InTx(ctx context.Context, fn func(tx billing.Store) error) error {
 	if s.inTx {
 		return fn(s)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, inTx: true})
+	release, err := s.pools.queue.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: wait for the writer: %w", err)
+	}
+	deadline := time.Now().Add(s.pools.timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	defer func() { release(!expired(ctx)) }()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		s.pools.txDeadlines.Store(tx.Statement.ConnPool, deadline)
+		defer s.pools.txDeadlines.Delete(tx.Statement.ConnPool)
+		return fn(&Store{db: tx, inTx: true, pools: s.pools})
 	})
+	return unavailableIfExpired(ctx, err)
 }
 
-// Ping checks that the database answers a query.
+// Ping checks that the database answers a query on the read pool: readiness
+// must not fail because writers are busy.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.pools.timeout)
+	defer cancel()
 	var one int
-	if err := s.db.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+	if err := s.pools.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return unavailableIfExpired(ctx, fmt.Errorf("store: ping: %w", err))
 	}
 	return nil
 }

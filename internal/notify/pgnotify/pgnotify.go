@@ -35,15 +35,33 @@ const (
 // one short statement, so a few connections keep up with any webhook rate.
 const senderPoolSize = 4
 
-// sendTimeout bounds one notification send.
-const sendTimeout = 5 * time.Second
+// Defaults of Options.
+const (
+	defaultTimeout      = 5 * time.Second
+	defaultPingInterval = 15 * time.Second
+)
+
+// Options configure a Notifier. Zero values get the defaults noted.
+type Options struct {
+	Logger *slog.Logger // default: discard
+	// Timeout bounds every database call: a send, a connect, a ping of the
+	// listening connection (DB_TIMEOUT; default 5 s). A database that hangs
+	// never hangs a caller or the listener.
+	Timeout time.Duration
+	// PingInterval is how long the listening connection may stay silent
+	// before it is pinged (default 15 s): a connection whose database or
+	// network went away without a word would otherwise wait forever, and
+	// every notification sent to this replica would be lost.
+	PingInterval time.Duration
+}
 
 // Notifier is billing.Notifier across replicas: Notify wakes this replica's
 // waiters at once and tells every other replica through PostgreSQL.
 type Notifier struct {
 	local   *notify.Local
 	senders *pgxpool.Pool
-	url     string
+	conn    *pgx.ConnConfig // of the listening connection
+	opts    Options
 	log     *slog.Logger
 	// replica tags this process's notifications, so that it skips its own echo
 	// (its waiters were already woken locally).
@@ -64,20 +82,33 @@ var (
 // fails when the first connection fails; later losses of the listening
 // connection are retried in the background, and every local waiter is woken on
 // reconnect because notifications sent during the gap are lost.
-func Start(ctx context.Context, databaseURL string, local *notify.Local, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func Start(ctx context.Context, databaseURL string, local *notify.Local, opts Options) (*Notifier, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = defaultPingInterval
 	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, errors.New("pgnotify: cannot parse the database URL") // the URL may hold a password
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// The pool also dials in the background, with no context of ours.
+		cfg.ConnConfig.ConnectTimeout = opts.Timeout
 	}
 	cfg.MaxConns = senderPoolSize
 	senders, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgnotify: %w", err)
 	}
-	n := &Notifier{local: local, senders: senders, url: databaseURL, log: logger, replica: newReplicaID(), done: make(chan struct{})}
+	n := &Notifier{
+		local: local, senders: senders, conn: cfg.ConnConfig, opts: opts, log: opts.Logger,
+		replica: newReplicaID(), done: make(chan struct{}),
+	}
 	conn, err := n.listen(ctx)
 	if err != nil {
 		senders.Close()
@@ -104,7 +135,7 @@ func (n *Notifier) Notify(ctx context.Context, orgID string) {
 	n.local.Notify(ctx, orgID)
 	// The write is committed whether or not its caller is still there: send
 	// even if ctx is cancelled, but never hang the caller on a stuck database.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opts.Timeout)
 	defer cancel()
 	if _, err := n.senders.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, n.replica+" "+orgID); err != nil {
 		n.log.WarnContext(ctx, "cross-replica notify failed", "org_id", orgID, "err", err)
@@ -123,8 +154,11 @@ func (n *Notifier) Close() {
 	})
 }
 
+// listen opens the listening connection, within the timeout.
 func (n *Notifier) listen(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, n.url)
+	ctx, cancel := context.WithTimeout(ctx, n.opts.Timeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, n.conn)
 	if err != nil {
 		return nil, fmt.Errorf("pgnotify: connect: %w", err)
 	}
@@ -167,10 +201,21 @@ func (n *Notifier) run(ctx context.Context, conn *pgx.Conn) {
 	}
 }
 
-// receive hands each notification from another replica to the local waiters.
+// receive hands each notification from another replica to the local waiters,
+// and checks the connection after PingInterval of silence: LISTEN again is a
+// no-op that the database must answer within the timeout.
 func (n *Notifier) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		msg, err := conn.WaitForNotification(ctx)
+		wait, cancel := context.WithTimeout(ctx, n.opts.PingInterval)
+		msg, err := conn.WaitForNotification(wait)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// A wait that timed out leaves the connection usable.
+			if err := n.ping(ctx, conn); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -180,6 +225,15 @@ func (n *Notifier) receive(ctx context.Context, conn *pgx.Conn) error {
 		}
 		n.local.Notify(ctx, orgID)
 	}
+}
+
+func (n *Notifier) ping(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.Timeout)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("pgnotify: ping: %w", err)
+	}
+	return nil
 }
 
 func newReplicaID() string {

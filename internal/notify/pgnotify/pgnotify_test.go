@@ -3,6 +3,7 @@ package pgnotify_test
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"testing"
 	"time"
 
@@ -18,7 +19,12 @@ const crossReplicaBudget = 100 * time.Millisecond
 
 func startNotifier(t *testing.T, databaseURL string) *pgnotify.Notifier {
 	t.Helper()
-	n, err := pgnotify.Start(context.Background(), databaseURL, notify.NewLocal(), nil)
+	return startNotifierWith(t, databaseURL, pgnotify.Options{})
+}
+
+func startNotifierWith(t *testing.T, databaseURL string, opts pgnotify.Options) *pgnotify.Notifier {
+	t.Helper()
+	n, err := pgnotify.Start(context.Background(), databaseURL, notify.NewLocal(), opts)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -124,5 +130,68 @@ func terminateListeners(t *testing.T, url string) {
 	}
 	if killed == 0 {
 		t.Fatal("found no listening connection to terminate")
+	}
+}
+
+// TestNotifier_HangingDatabase puts a proxy between a replica and PostgreSQL
+// and makes it a black hole: nothing hangs, the listener notices, and it
+// listens again once the database answers.
+func TestNotifier_HangingDatabase(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	direct := storetest.PostgresURL(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := storetest.StartProxy(t, u.Host)
+	opts := pgnotify.Options{Timeout: timeout, PingInterval: 200 * time.Millisecond}
+	a := startNotifierWith(t, proxy.ProxiedURL(t, direct), opts)
+	c := startNotifierWith(t, proxy.ProxiedURL(t, direct), opts)
+	b := startNotifier(t, direct)
+	ctx := context.Background()
+
+	proxy.Hang()
+	t.Run("NotifyReturnsWithinTheTimeout", func(t *testing.T) {
+		start := time.Now()
+		a.Notify(ctx, "org_hang")
+		if took := time.Since(start); took > timeout+time.Second {
+			t.Fatalf("Notify took %v against a hanging database, want at most the %v timeout + 1 s", took, timeout)
+		}
+	})
+	t.Run("ListenerNoticesTheSilence", func(t *testing.T) {
+		eventually(t, "Listening() = false", func() bool { return !a.Listening() })
+	})
+	t.Run("CloseReturns", func(t *testing.T) {
+		done := make(chan struct{})
+		go func() { c.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(timeout + time.Second):
+			t.Fatal("Close did not return")
+		}
+	})
+	wake, stop := a.Subscribe("org_hang")
+	defer stop()
+	proxy.Resume()
+
+	t.Run("ListensAgainAndWakesEveryWaiter", func(t *testing.T) {
+		// Its reconnects during the hang dialled into the black hole and gave
+		// up at the timeout; one after it ends gets through.
+		eventually(t, "Listening() = true", a.Listening)
+		expectWake(t, wake, time.Second, "waiter after the listener reconnected")
+		b.Notify(ctx, "org_hang")
+		expectWake(t, wake, crossReplicaBudget, "subscriber after the reconnect")
+	})
+}
+
+// eventually polls cond for up to ten seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within 10 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

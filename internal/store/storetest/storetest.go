@@ -48,13 +48,28 @@ func OpenPostgres(tb testing.TB) *store.Store {
 	return MustOpen(tb, PostgresURL(tb))
 }
 
+// Timeout is the deadline of the stores MustOpen returns: longer than
+// production's, so that a test's burst of transactions on a loaded CI machine
+// does not miss it. Tests of the deadline set their own with MustOpenWith.
+const Timeout = 30 * time.Second
+
 // MustOpen opens a store on databaseURL (running migrations) and closes it when
 // the test ends.
 func MustOpen(tb testing.TB, databaseURL string) *store.Store {
 	tb.Helper()
+	return MustOpenWith(tb, databaseURL, store.Options{Timeout: Timeout})
+}
+
+// MustOpenWith is MustOpen with options.
+func MustOpenWith(tb testing.TB, databaseURL string, opts store.Options) *store.Store {
+	tb.Helper()
+	loc, err := store.ParseURL(databaseURL)
+	if err != nil {
+		tb.Fatalf("DATABASE_URL %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, databaseURL)
+	s, err := store.Open(ctx, loc, opts)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
