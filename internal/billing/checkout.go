@@ -98,7 +98,7 @@ func (s *Service) StartCheckout(ctx context.Context, caller Caller, req Checkout
 	unlock := s.orgLocks.Lock(caller.OrgID)
 	defer unlock()
 
-	cs, err := s.openOrCreateSession(ctx, caller, cp, reqHash, idempotencyKey)
+	cs, err := s.openOrCreateSession(ctx, caller, cp, reqHash)
 	if err != nil {
 		return CheckoutResult{}, err
 	}
@@ -241,7 +241,7 @@ func (s *Service) replayIdempotent(ctx context.Context, orgID, key, reqHash stri
 // openOrCreateSession keeps at most one open session per org: an identical
 // repeat gets the open one back, a different request expires it first.
 // Callers hold the org's lock.
-func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp checkoutPlan, reqHash, idempotencyKey string) (CheckoutSession, error) {
+func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp checkoutPlan, reqHash string) (CheckoutSession, error) {
 	open, err := s.store.OpenCheckoutSession(ctx, caller.OrgID, s.now())
 	switch {
 	case err == nil && open.RequestHash == reqHash:
@@ -272,8 +272,8 @@ func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp che
 		TrialDays: cp.plan.TrialDays, SuccessURL: cp.successURL, CancelURL: cp.cancelURL,
 		Metadata: metadata, AutomaticTax: s.opts.AutomaticTax,
 	}
-	if idempotencyKey != "" {
-		params.IdempotencyKey = "billingd-checkout-" + hashString(caller.OrgID+"\x00"+idempotencyKey)
+	if params.IdempotencyKey, err = s.checkoutIdempotencyKey(ctx, params); err != nil {
+		return CheckoutSession{}, err
 	}
 	created, err := s.payments.CreateCheckoutSession(ctx, params)
 	if err != nil {
@@ -291,9 +291,35 @@ func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp che
 	return cs, nil
 }
 
+// checkoutIdempotencyKey is the Stripe idempotency key of a session create:
+// what is sent, and the org's newest stored session. Until a session is stored
+// for the org, every attempt of the same request sends the same key, so a
+// retry after Stripe created the session but billingd failed to store it (the
+// store failed, the process died) gets that same session back instead of an
+// orphaned second one; replicas racing on one request get one session too.
+// Once a session is stored, the next create gets a new key.
+func (s *Service) checkoutIdempotencyKey(ctx context.Context, p CheckoutParams) (string, error) {
+	latest, err := s.store.LatestCheckoutSession(ctx, p.OrgID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("load latest session: %w", err)
+	}
+	b, err := json.Marshal(struct {
+		Params CheckoutParams // encoding/json sorts the metadata's keys
+		After  string
+	}{p, latest.ID})
+	if err != nil {
+		return "", fmt.Errorf("checkout idempotency key: %w", err)
+	}
+	return "billingd-checkout-" + hashString(string(b)), nil
+}
+
 // ensureCustomer returns the org's Stripe Customer, creating the org row and the
 // Customer on first use. The conditional update makes the first stored Customer
-// win any race; the Stripe idempotency key makes racing replicas get the same one.
+// win any race; the Stripe idempotency key makes racing replicas, and a retry
+// after the Customer was created but not stored, get the same one. Its params
+// come from the org row, never changed once written, so that every attempt
+// sends what the key was first used with (Stripe refuses a key reused with
+// other params).
 func (s *Service) ensureCustomer(ctx context.Context, caller Caller) (string, error) {
 	org, err := s.store.EnsureOrganization(ctx, Organization{ID: caller.OrgID, BillingEmail: caller.Email, CreatedAt: s.now(), UpdatedAt: s.now()})
 	if err != nil {
@@ -303,7 +329,7 @@ func (s *Service) ensureCustomer(ctx context.Context, caller Caller) (string, er
 		return org.StripeCustomerID, nil
 	}
 	customerID, err := s.payments.CreateCustomer(ctx, CustomerParams{
-		OrgID: caller.OrgID, Email: caller.Email, IdempotencyKey: "billingd-customer-" + hashString(caller.OrgID),
+		OrgID: org.ID, Email: org.BillingEmail, IdempotencyKey: "billingd-customer-" + hashString(org.ID),
 	})
 	if err != nil {
 		return "", err

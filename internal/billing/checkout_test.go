@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/billing/billingtest"
+	"github.com/billingd/billingd/internal/store/storetest"
 )
 
 func intp(i int) *int { return &i }
@@ -81,11 +84,15 @@ func TestStartCheckout(t *testing.T) {
 		}
 		e.handle(t, billing.Event{ID: "evt_exp", Type: billing.EventCheckoutExpired, Created: t0, Checkout: &billing.CheckoutObject{ID: first.SessionID, OrgID: "org_a"}})
 		e.payments.ResetCalls()
-		if _, err := e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "pro"}, ""); err != nil {
+		second, err := e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "pro"}, "")
+		if err != nil {
 			t.Fatal(err)
 		}
 		if calls := e.payments.Calls(); !slices.Equal(calls, []string{"checkout.sessions.create"}) {
 			t.Fatalf("stripe calls = %v, want exactly one checkout.sessions.create", calls)
+		}
+		if second.SessionID == first.SessionID {
+			t.Fatalf("got the expired session %s again, want a new one", first.SessionID)
 		}
 	})
 
@@ -182,6 +189,72 @@ func TestStartCheckout(t *testing.T) {
 		mustNotFound(t, err, "open session after upstream failure")
 	})
 
+	t.Run("RetryAfterSessionWasNotStoredGetsTheSameSession", func(t *testing.T) {
+		for name, key := range map[string]string{"WithoutIdempotencyKey": "", "WithIdempotencyKey": "key-1"} {
+			t.Run(name, func(t *testing.T) {
+				st := &billingtest.Store{Store: storetest.OpenSQLite(t)}
+				first := firstCall()
+				st.SaveCheckoutSessionFunc = func(ctx context.Context, cs billing.CheckoutSession) error {
+					if first() {
+						return errConnectionLost
+					}
+					return st.Store.SaveCheckoutSession(ctx, cs)
+				}
+				e := newEnv(t, st)
+				req := billing.CheckoutRequest{Plan: "pro"}
+				if _, err := e.svc.StartCheckout(ctx, caller("org_a"), req, key); err == nil {
+					t.Fatal("the checkout succeeded although its session was not stored")
+				}
+				res, err := e.svc.StartCheckout(ctx, caller("org_a"), req, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				creates := e.payments.CheckoutCreates()
+				if len(creates) != 2 || creates[0].IdempotencyKey == "" || creates[1].IdempotencyKey != creates[0].IdempotencyKey {
+					t.Fatalf("session creates sent keys %v, want the same key twice", idempotencyKeys(creates))
+				}
+				if n := e.payments.SessionsCreated(); n != 1 {
+					t.Fatalf("%d sessions exist at Stripe, want 1: the first attempt's is orphaned", n)
+				}
+				if _, ok := e.payments.Session(res.SessionID); !ok {
+					t.Fatalf("retry returned %s, which Stripe never created", res.SessionID)
+				}
+				stored, err := st.OpenCheckoutSession(ctx, "org_a", t0)
+				if err != nil || stored.ID != res.SessionID {
+					t.Fatalf("stored open session = %q, %v; want %s", stored.ID, err, res.SessionID)
+				}
+			})
+		}
+	})
+
+	t.Run("RetryAfterCustomerWasNotStoredGetsTheSameCustomer", func(t *testing.T) {
+		st := &billingtest.Store{Store: storetest.OpenSQLite(t)}
+		first := firstCall()
+		st.SetCustomerIDFunc = func(ctx context.Context, orgID, customerID string) (billing.Organization, error) {
+			if first() {
+				return billing.Organization{}, errConnectionLost
+			}
+			return st.Store.SetCustomerID(ctx, orgID, customerID)
+		}
+		e := newEnv(t, st)
+		if _, err := e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "pro"}, ""); err == nil {
+			t.Fatal("the checkout succeeded although its Customer was not stored")
+		}
+		// Another member of the org retries: the Customer's params come from
+		// the org row, so Stripe accepts the key again.
+		other := billing.Caller{OrgID: "org_a", UserID: "user_b", Email: "b@example.com"}
+		if _, err := e.svc.StartCheckout(ctx, other, billing.CheckoutRequest{Plan: "pro"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.payments.CustomersCreated(); n != 1 {
+			t.Fatalf("%d Customers exist at Stripe, want 1", n)
+		}
+		org, err := st.Organization(ctx, "org_a")
+		if err != nil || org.StripeCustomerID != "cus_fake1" {
+			t.Fatalf("org = %+v, %v; want the one Customer stored", org, err)
+		}
+	})
+
 	t.Run("BadInputWritesNothing", func(t *testing.T) {
 		cases := []struct {
 			name    string
@@ -218,4 +291,21 @@ func TestStartCheckout(t *testing.T) {
 			})
 		}
 	})
+}
+
+// errConnectionLost is a store write failing after Stripe created an object.
+var errConnectionLost = errors.New("store: connection lost")
+
+// firstCall reports true on its first call only.
+func firstCall() func() bool {
+	var called atomic.Bool
+	return func() bool { return called.CompareAndSwap(false, true) }
+}
+
+func idempotencyKeys(creates []billing.CheckoutParams) []string {
+	keys := make([]string, len(creates))
+	for i, c := range creates {
+		keys[i] = c.IdempotencyKey
+	}
+	return keys
 }

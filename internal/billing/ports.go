@@ -49,6 +49,8 @@ type Store interface {
 	// OpenCheckoutSession returns the org's newest session that is open and not
 	// expired at now, or ErrNotFound.
 	OpenCheckoutSession(ctx context.Context, orgID string, now time.Time) (CheckoutSession, error)
+	// LatestCheckoutSession returns the org's newest session in any status, or ErrNotFound.
+	LatestCheckoutSession(ctx context.Context, orgID string) (CheckoutSession, error)
 	// SaveCheckoutSession inserts or replaces a session.
 	SaveCheckoutSession(ctx context.Context, cs CheckoutSession) error
 

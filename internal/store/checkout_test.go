@@ -70,6 +70,24 @@ func testCheckoutSessions(t *testing.T, s *store.Store) {
 		_, err = s.OpenCheckoutSession(t.Context(), org, t0.Add(time.Hour))
 		assertNotFound(t, err)
 	})
+	t.Run("LatestCheckoutSession/NewestInAnyStatus", func(t *testing.T) {
+		org := uniqueID(t, "org")
+		_, err := s.LatestCheckoutSession(t.Context(), org)
+		assertNotFound(t, err)
+		for _, cs := range []billing.CheckoutSession{
+			checkoutSession(uniqueID(t, "cs_old"), org, billing.CheckoutOpen, t0, t0.Add(time.Hour)),
+			checkoutSession(uniqueID(t, "cs_want"), org, billing.CheckoutExpired, t0.Add(time.Minute), t0.Add(time.Hour)),
+			checkoutSession(uniqueID(t, "cs_other_org"), "org_other", billing.CheckoutOpen, t0.Add(2*time.Minute), t0.Add(time.Hour)),
+		} {
+			if err := s.SaveCheckoutSession(t.Context(), cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.LatestCheckoutSession(t.Context(), org)
+		if err != nil || got.ID != uniqueID(t, "cs_want") {
+			t.Fatalf("got %q, %v; want %q", got.ID, err, uniqueID(t, "cs_want"))
+		}
+	})
 	t.Run("OpenCheckoutSession/ComparesSubSecondExpiry", func(t *testing.T) {
 		org := uniqueID(t, "org")
 		expires := t0.Truncate(time.Second) // a whole second: stored without fraction

@@ -5,26 +5,50 @@ package billingtest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
 	"github.com/billingd/billingd/internal/billing"
 )
 
-// Payments is an in-memory Stripe: it remembers customers (honouring idempotency
-// keys as Stripe does), prices by lookup key, sessions and subscriptions, and
-// counts every call.
+// Payments is an in-memory Stripe: it remembers customers and sessions
+// (honouring idempotency keys as Stripe does: a key sent again with the same
+// params gets the first answer, with other params an error), prices by lookup
+// key and subscriptions, and counts every call.
 type Payments struct {
 	mu            sync.Mutex
 	prices        map[string]billing.Price
-	customers     map[string]string // idempotency key -> customer id
+	customers     map[string]idempotent[billing.CustomerParams, string]
 	customerCount int
 	sessions      map[string]*FakeSession
+	sessionKeys   map[string]idempotent[billing.CheckoutParams, billing.CreatedCheckout]
+	creates       []billing.CheckoutParams
 	subscriptions map[string]billing.Subscription
 	portals       []FakePortal
 	calls         []string
 	// Fail, when set, makes every call fail with it.
 	Fail error
+}
+
+// idempotent is what Stripe keeps of a request made with an idempotency key.
+type idempotent[P, R any] struct {
+	params P
+	result R
+}
+
+// replay returns the first answer to key, as Stripe does; ok is false for a
+// key not seen (or none). Params other than the first ones are an error.
+func replay[P, R any](seen map[string]idempotent[P, R], key string, params P) (result R, ok bool, err error) {
+	prev, ok := seen[key]
+	switch {
+	case key == "" || !ok:
+		return result, false, nil
+	case !reflect.DeepEqual(prev.params, params):
+		return result, true, &billing.Error{Code: billing.EUpstream, Message: "Payment provider request failed",
+			Err: fmt.Errorf("idempotency key %s reused with other parameters", key)}
+	}
+	return prev.result, true, nil
 }
 
 // FakeSession is a session the fake created, with what it was asked.
@@ -47,8 +71,9 @@ var _ billing.Payments = (*Payments)(nil)
 func NewPayments() *Payments {
 	p := &Payments{
 		prices:        map[string]billing.Price{},
-		customers:     map[string]string{},
+		customers:     map[string]idempotent[billing.CustomerParams, string]{},
 		sessions:      map[string]*FakeSession{},
+		sessionKeys:   map[string]idempotent[billing.CheckoutParams, billing.CreatedCheckout]{},
 		subscriptions: map[string]billing.Subscription{},
 	}
 	for _, plan := range billing.DefaultPlans() {
@@ -112,12 +137,14 @@ func (p *Payments) CreateCustomer(_ context.Context, params billing.CustomerPara
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if id, ok := p.customers[params.IdempotencyKey]; ok && params.IdempotencyKey != "" {
-		return id, nil
+	if id, ok, err := replay(p.customers, params.IdempotencyKey, params); ok {
+		return id, err
 	}
 	p.customerCount++
 	id := fmt.Sprintf("cus_fake%d", p.customerCount)
-	p.customers[params.IdempotencyKey] = id
+	if params.IdempotencyKey != "" {
+		p.customers[params.IdempotencyKey] = idempotent[billing.CustomerParams, string]{params, id}
+	}
 	return id, nil
 }
 
@@ -142,11 +169,34 @@ func (p *Payments) CreateCheckoutSession(_ context.Context, params billing.Check
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.creates = append(p.creates, params)
+	if created, ok, err := replay(p.sessionKeys, params.IdempotencyKey, params); ok {
+		return created, err
+	}
 	id := fmt.Sprintf("cs_test_fake%d", len(p.sessions)+1)
 	p.sessions[id] = &FakeSession{Params: params, Status: billing.CheckoutOpen}
-	return billing.CreatedCheckout{
+	created := billing.CreatedCheckout{
 		ID: id, URL: "https://checkout.stripe.com/c/pay/" + id, ExpiresAt: time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second),
-	}, nil
+	}
+	if params.IdempotencyKey != "" {
+		p.sessionKeys[params.IdempotencyKey] = idempotent[billing.CheckoutParams, billing.CreatedCheckout]{params, created}
+	}
+	return created, nil
+}
+
+// SessionsCreated returns how many distinct Checkout Sessions exist.
+func (p *Payments) SessionsCreated() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
+}
+
+// CheckoutCreates returns the params of every session create call, replays
+// included, in order.
+func (p *Payments) CheckoutCreates() []billing.CheckoutParams {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]billing.CheckoutParams(nil), p.creates...)
 }
 
 // ExpireCheckoutSession implements billing.Payments.
