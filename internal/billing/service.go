@@ -1,10 +1,7 @@
 package billing
 
 import (
-	"context"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -44,11 +41,6 @@ type Service struct {
 	prices   *priceCache
 	views    *entitlementCache // nil: no caching
 	orgLocks keyedMutex
-
-	draining  chan struct{} // closed by Drain
-	drainOnce sync.Once
-	// shuttingDown makes Ready fail, so load balancers stop routing here.
-	shuttingDown atomic.Bool
 }
 
 // NewService returns a Service over its ports.
@@ -86,31 +78,10 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		log:      opts.Logger,
 		now:      opts.Now,
 		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
-		draining: make(chan struct{}),
 	}
 	if feed, ok := notifier.(ChangeFeed); ok && opts.EntitlementCacheTTL > 0 {
 		svc.views = newEntitlementCache(opts.EntitlementCacheTTL, opts.Now)
 		feed.OnChange(svc.views.invalidate)
 	}
 	return svc
-}
-
-// Drain makes every long-poll, held now or later, answer at once with the
-// current state: the process is shutting down and must not wait out the polls.
-func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
-
-// BeginShutdown makes Ready fail from now on: the process is about to stop, and
-// load balancers should route new requests elsewhere while it still serves.
-func (s *Service) BeginShutdown() { s.shuttingDown.Store(true) }
-
-// Ready reports whether the service can serve: it is not shutting down and its
-// database answers.
-func (s *Service) Ready(ctx context.Context) error {
-	if s.shuttingDown.Load() {
-		return Errorf(EUnavailable, "Shutting down")
-	}
-	if err := s.store.Ping(ctx); err != nil {
-		return &Error{Code: EUnavailable, Message: "Database unavailable", Err: err}
-	}
-	return nil
 }

@@ -31,6 +31,11 @@ type Deps struct {
 	// Dev is dev mode's extra surface under /dev/; nil in production, where
 	// none of it is routed.
 	Dev *DevMode
+	// Database is what /readyz pings; nil: readiness is the Lifecycle's alone.
+	Database Pinger
+	// Lifecycle is the process's shutdown state; nil: a fresh one, never
+	// shut down.
+	Lifecycle *Lifecycle
 }
 
 // Server implements api.StrictServerInterface over the billing Service.
@@ -43,6 +48,8 @@ type Server struct {
 	metrics    *metrics.Metrics
 	contract   *contract
 	dev        *DevMode
+	db         Pinger
+	life       *Lifecycle
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -56,7 +63,10 @@ func New(d Deps) (*echo.Echo, error) {
 	}
 	s := &Server{
 		svc: d.Service, verifier: d.Verifier, parseEvent: d.ParseEvent, log: d.Logger,
-		metrics: d.Metrics, contract: ct, dev: d.Dev,
+		metrics: d.Metrics, contract: ct, dev: d.Dev, db: d.Database, life: d.Lifecycle,
+	}
+	if s.life == nil {
+		s.life = NewLifecycle()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -71,7 +81,7 @@ func New(d Deps) (*echo.Echo, error) {
 			s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
 			return err
 		},
-	}), withCORS(d.CORSAllowedOrigins))
+	}), withCORS(d.CORSAllowedOrigins), refuseUnstorable)
 	s.routes(e)
 	return e, nil
 }
@@ -111,9 +121,10 @@ func (s *Server) Healthz(context.Context, api.HealthzRequestObject) (api.Healthz
 	return api.Healthz200JSONResponse{HealthyJSONResponse: healthy()}, nil
 }
 
-// Readyz implements api.StrictServerInterface: the database answers.
+// Readyz implements api.StrictServerInterface: the process is not shutting
+// down and the database answers.
 func (s *Server) Readyz(ctx context.Context, _ api.ReadyzRequestObject) (api.ReadyzResponseObject, error) {
-	if err := s.svc.Ready(ctx); err != nil {
+	if err := s.life.ready(ctx, s.db); err != nil {
 		return nil, err
 	}
 	return api.Readyz200JSONResponse{HealthyJSONResponse: healthy()}, nil

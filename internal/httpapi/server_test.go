@@ -63,7 +63,7 @@ func newTestServer(t *testing.T, opts ...func(*httpapi.Deps)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := httpapi.Deps{Service: svc, Verifier: verifier, ParseEvent: stripe.WebhookVerifier{Secret: webhookSecret}.ParseEvent}
+	deps := httpapi.Deps{Service: svc, Verifier: verifier, ParseEvent: stripe.WebhookVerifier{Secret: webhookSecret}.ParseEvent, Database: st}
 	for _, opt := range opts {
 		opt(&deps)
 	}
