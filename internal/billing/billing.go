@@ -1,8 +1,14 @@
 package billing
 
 import (
+	"slices"
 	"time"
 )
+
+// OrgMetadataKey is the Stripe metadata key that carries the org id on every
+// Customer, Checkout Session and subscription billingd creates, and that
+// events are read by (see SPEC §1 "The org travels with the money").
+const OrgMetadataKey = "organization_id"
 
 // Organization is a customer of the product, identified by the org id in the
 // caller's token. It gets a Stripe Customer on its first checkout, once.
@@ -27,6 +33,10 @@ const (
 	StatusIncomplete        Status = "incomplete"
 	StatusIncompleteExpired Status = "incomplete_expired"
 	StatusPaused            Status = "paused"
+	// StatusUnknown stands for a status Stripe added after this build: it
+	// grants nothing, and clients see it as such rather than a value outside
+	// the contract.
+	StatusUnknown Status = "unknown"
 )
 
 // StripeStatuses are the subscription statuses Stripe sends: every Status
@@ -34,6 +44,15 @@ const (
 var StripeStatuses = []Status{
 	StatusTrialing, StatusActive, StatusPastDue, StatusCanceled,
 	StatusUnpaid, StatusIncomplete, StatusIncompleteExpired, StatusPaused,
+}
+
+// StripeStatus maps a status as Stripe sends it to a Status: one of
+// StripeStatuses, else StatusUnknown.
+func StripeStatus(raw string) Status {
+	if s := Status(raw); slices.Contains(StripeStatuses, s) {
+		return s
+	}
+	return StatusUnknown
 }
 
 // Terminal reports whether a subscription in this status can never change again
@@ -66,8 +85,11 @@ type Subscription struct {
 	ID         string
 	CustomerID string
 	// MetadataOrgID is metadata.organization_id; "" when the subscription does not carry it.
-	MetadataOrgID     string
-	Status            Status
+	MetadataOrgID string
+	Status        Status
+	// RawStatus is the status as Stripe sent it when Status is StatusUnknown,
+	// for the log; "" otherwise. It is not stored.
+	RawStatus         string
 	PriceID           string
 	LookupKey         string // "" when the price has no lookup key
 	Interval          Interval
@@ -75,6 +97,9 @@ type Subscription struct {
 	TrialEnd          *time.Time
 	CurrentPeriodEnd  *time.Time
 	CancelAtPeriodEnd bool
+	// CancelAt is when Stripe will cancel the subscription, when it was
+	// scheduled with cancel_at; nil otherwise.
+	CancelAt *time.Time
 }
 
 // SubscriptionState is the latest known state of one subscription of an org,
@@ -103,6 +128,7 @@ type Entitlement struct {
 	TrialEnd          *time.Time
 	CurrentPeriodEnd  *time.Time // end of the current period
 	CancelAtPeriodEnd bool       // cancel at period end
+	CancelAt          *time.Time // scheduled cancellation (cancel_at); nil if none
 	// EventCreated is the Stripe `created` time of the last event written.
 	EventCreated time.Time
 	UpdatedAt    time.Time
@@ -174,6 +200,9 @@ const (
 	OutcomeUnknownOrg EventOutcome = "unknown_org"
 	OutcomeIgnored    EventOutcome = "ignored" // a type billingd does not act on
 	OutcomeFailed     EventOutcome = "failed"  // only in metrics and logs: never stored
+	// OutcomeUnchanged: ApplyStripeSubscription found the state already stored
+	// and wrote nothing. Events never have it, so it is never stored either.
+	OutcomeUnchanged EventOutcome = "unchanged"
 )
 
 // EventRecord is the stored receipt of a Stripe event, written in the same

@@ -22,6 +22,7 @@ type EntitlementView struct {
 	TrialEnd          *time.Time
 	CurrentPeriodEnd  *time.Time
 	CancelAtPeriodEnd bool
+	CancelAt          *time.Time // when Stripe will cancel (cancel_at); nil if not scheduled
 	UpdatedAt         *time.Time
 	// Checkout is set when the view was asked for with a session id.
 	Checkout *CheckoutReadiness
@@ -40,8 +41,8 @@ type CheckoutReadiness struct {
 // Version fingerprints everything a client sees, for ETags and long-polls.
 func (v EntitlementView) Version() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
-		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.UpdatedAt))
+	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s|%s", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
+		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.CancelAt), fmtTime(v.UpdatedAt))
 	if v.Checkout != nil {
 		fmt.Fprintf(h, "|%s|%s|%t", v.Checkout.SessionID, v.Checkout.Status, v.Checkout.Ready)
 	}
@@ -59,10 +60,15 @@ func fmtTime(t *time.Time) string {
 func (s *Service) view(e Entitlement) EntitlementView {
 	v := EntitlementView{
 		OrgID: e.OrgID, Plan: FreePlan, Status: e.Status, TrialEnd: e.TrialEnd, CurrentPeriodEnd: e.CurrentPeriodEnd,
-		CancelAtPeriodEnd: e.CancelAtPeriodEnd, Features: []string{}, subscriptionID: e.SubscriptionID,
+		CancelAtPeriodEnd: e.CancelAtPeriodEnd, CancelAt: e.CancelAt, Features: []string{}, subscriptionID: e.SubscriptionID,
 	}
-	if v.Status == "" {
+	switch v.Status {
+	case "":
 		v.Status = StatusNone
+	case StatusNone:
+	default:
+		// Rows written before StatusUnknown existed may hold Stripe's raw status.
+		v.Status = StripeStatus(string(v.Status))
 	}
 	if !e.UpdatedAt.IsZero() {
 		t := e.UpdatedAt
@@ -188,19 +194,21 @@ func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
 }
 
 // WaitEntitlement holds a long-poll until it has something worth answering,
-// and returns the current state then or when wait has passed, ctx ends or the
-// service drains, whichever comes first. It never fails because of the timeout.
+// and returns the current state then or when wait has passed, ctx ends or
+// stop is closed (the caller wants the current state at once: a process that
+// drains its polls), whichever comes first. It never fails because of the
+// timeout.
 // What is worth answering depends on what the caller holds:
 //   - since (the version of the client's ETag): any version other than since;
 //   - no since but a session id (a success page): the checkout being ready or
 //     expired. The session turning complete before its subscription arrives
 //     changes the version but is not the answer such a page waits for;
 //   - neither: any version other than the one when the call began.
-func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration) (EntitlementView, error) {
+func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration, stop <-chan struct{}) (EntitlementView, error) {
 	// Subscribe before reading, so that a write between the read and the wait
 	// still wakes us.
-	wake, stop := s.notifier.Subscribe(q.OrgID)
-	defer stop()
+	wake, unsubscribe := s.notifier.Subscribe(q.OrgID)
+	defer unsubscribe()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -220,7 +228,7 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 			return v, nil
 		case <-ctx.Done():
 			return v, nil
-		case <-s.draining:
+		case <-stop:
 			return v, nil
 		}
 	}

@@ -59,7 +59,7 @@ func TestEntitlement(t *testing.T) {
 		}
 		got := make(chan answer, 1)
 		go func() {
-			v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 10*time.Second)
+			v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 10*time.Second, nil)
 			got <- answer{v, err, time.Now()}
 		}()
 		waitForWaiters(t, e, 1)
@@ -77,7 +77,7 @@ func TestEntitlement(t *testing.T) {
 	t.Run("WaitTimesOutWithCurrentState", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		start := time.Now()
-		v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 150*time.Millisecond)
+		v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 150*time.Millisecond, nil)
 		if err != nil || v.Plan != billing.FreePlan {
 			t.Fatalf("wait = %+v, %v", v, err)
 		}
@@ -88,14 +88,15 @@ func TestEntitlement(t *testing.T) {
 
 	t.Run("DrainReleasesWaiters", func(t *testing.T) {
 		e := newSQLiteEnv(t)
+		drain := make(chan struct{})
 		done := make(chan time.Time, 1)
 		go func() {
-			_, _ = e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second)
+			_, _ = e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second, drain)
 			done <- time.Now()
 		}()
 		waitForWaiters(t, e, 1)
 		drained := time.Now()
-		e.svc.Drain()
+		close(drain)
 		select {
 		case at := <-done:
 			if lag := at.Sub(drained); lag > time.Second {
@@ -106,7 +107,7 @@ func TestEntitlement(t *testing.T) {
 		}
 		// Later polls do not wait at all.
 		start := time.Now()
-		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second); err != nil || time.Since(start) > time.Second {
+		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second, drain); err != nil || time.Since(start) > time.Second {
 			t.Fatalf("wait after Drain took %v (err %v), want at once", time.Since(start), err)
 		}
 	})
@@ -114,7 +115,7 @@ func TestEntitlement(t *testing.T) {
 	t.Run("WaitReturnsAtOnceWhenTagIsStale", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		start := time.Now()
-		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "some-old-tag", 5*time.Second); err != nil {
+		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "some-old-tag", 5*time.Second, nil); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d > time.Second {

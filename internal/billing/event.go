@@ -45,14 +45,16 @@ type CheckoutObject struct {
 
 // InvoiceObject is the part of an event's invoice billingd reads.
 type InvoiceObject struct {
-	ID               string
-	CustomerID       string
-	SubscriptionID   string // basil: parent.subscription_details.subscription
-	OrgID            string // parent.subscription_details.metadata.organization_id
+	ID             string
+	CustomerID     string
+	SubscriptionID string // basil: parent.subscription_details.subscription
+	// OrgID is the invoice's own metadata.organization_id, else its
+	// subscription's (basil: parent.subscription_details.metadata).
+	OrgID            string
 	AmountDue        int64
 	AmountPaid       int64
 	Currency         string
-	Status           string
+	Status           string // "" when the payload has none (older API versions)
 	HostedInvoiceURL string
 	Created          time.Time
 }

@@ -30,7 +30,7 @@ func TestWaitEntitlement_SuccessPage(t *testing.T) {
 		t.Helper()
 		got := make(chan answer, 1)
 		go func() {
-			v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: sessionID}, since, wait)
+			v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: sessionID}, since, wait, nil)
 			got <- answer{v, err, time.Now()}
 		}()
 		waitForWaiters(t, e, 1)
@@ -90,7 +90,7 @@ func TestWaitEntitlement_SuccessPage(t *testing.T) {
 		e.handle(t, completed(session))
 		e.handle(t, subEvent("evt_sub", billing.EventSubscriptionCreated, "org_a", "sub_1", billing.StatusActive, t0))
 		start := time.Now()
-		v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, "", 5*time.Second)
+		v, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, "", 5*time.Second, nil)
 		if err != nil || v.Checkout == nil || !v.Checkout.Ready {
 			t.Fatalf("wait = %+v, %v; want ready", v.Checkout, err)
 		}
@@ -111,7 +111,7 @@ func TestWaitEntitlement_SuccessPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, ready.Version(), 300*time.Millisecond); err != nil {
+		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, ready.Version(), 300*time.Millisecond, nil); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d < 300*time.Millisecond {

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
-// EventResult says what HandleEvent did with an event.
+// EventResult says what HandleEvent (or ApplyStripeSubscription) did.
 type EventResult struct {
 	Outcome EventOutcome
 	OrgID   string
+	// MovedFromOrgID is the org a subscription was taken from because the
+	// event named another one; both orgs' entitlements were re-derived.
+	MovedFromOrgID string
 }
 
 // Duplicate reports whether the event had been handled before.
@@ -30,16 +32,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (EventResult, error
 	}
 	res, err := s.applyEvent(ctx, ev, nil)
 	if errors.Is(err, errNeedsAuthoritative) {
-		var fetched Subscription
-		fetched, err = s.payments.Subscription(ctx, ev.Subscription.ID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			// Stripe has no such subscription any more: keep what we have.
-			fetched, err = *ev.Subscription, nil
-			res, err = s.applyEvent(ctx, ev, &fetched)
-		case err == nil:
-			res, err = s.applyEvent(ctx, ev, &fetched)
-		}
+		res, err = s.applyEventFetched(ctx, ev)
 	}
 	if errors.Is(err, ErrDuplicateEvent) {
 		return EventResult{Outcome: OutcomeDuplicate}, nil
@@ -47,11 +40,37 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (EventResult, error
 	if err != nil {
 		return EventResult{Outcome: OutcomeFailed}, err
 	}
-	if res.OrgID != "" && res.Outcome == OutcomeApplied && s.notifier != nil {
-		s.notifier.Notify(ctx, res.OrgID)
-	}
+	s.notifyApplied(ctx, res)
 	s.logOutcome(ctx, ev, res)
 	return res, nil
+}
+
+// applyEventFetched applies ev with its subscription as Stripe has it now.
+func (s *Service) applyEventFetched(ctx context.Context, ev Event) (EventResult, error) {
+	fetched, err := s.payments.Subscription(ctx, ev.Subscription.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Stripe has no such subscription any more: the event is all we know.
+		fetched = *ev.Subscription
+	case err != nil:
+		return EventResult{}, err
+	}
+	if err := s.learnPrice(ctx, &fetched); err != nil {
+		return EventResult{}, err
+	}
+	return s.applyEvent(ctx, ev, &fetched)
+}
+
+// notifyApplied wakes the long-polls of every org an applied change touched.
+func (s *Service) notifyApplied(ctx context.Context, res EventResult) {
+	if res.Outcome != OutcomeApplied || s.notifier == nil {
+		return
+	}
+	for _, org := range []string{res.OrgID, res.MovedFromOrgID} {
+		if org != "" {
+			s.notifier.Notify(ctx, org)
+		}
+	}
 }
 
 func (s *Service) logOutcome(ctx context.Context, ev Event, res EventResult) {
@@ -90,16 +109,14 @@ func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritativ
 	case ev.Type == EventTrialWillEnd: // a reminder, not a state change: logged only
 		return EventResult{Outcome: OutcomeApplied}, nil
 	case ev.Subscription != nil:
-		sub := *ev.Subscription
+		ch := subscriptionChange{sub: *ev.Subscription, at: ev.Created, fetched: authoritative != nil}
 		if authoritative != nil {
-			sub = *authoritative
+			ch.sub = *authoritative
 		}
 		if ev.Type == EventSubscriptionDeleted {
-			sub.Status = StatusCanceled
+			ch.sub.Status, ch.sub.RawStatus = StatusCanceled, ""
 		}
-		return s.withOrg(ctx, tx, sub.MetadataOrgID, sub.CustomerID, func(org string) (EventOutcome, error) {
-			return s.applySubscription(ctx, tx, ev, sub, org, authoritative != nil)
-		})
+		return s.applySubscriptionChange(ctx, tx, ch)
 	case ev.Checkout != nil:
 		co := ev.Checkout
 		orgHint := co.OrgID
@@ -119,16 +136,13 @@ func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritativ
 	}
 }
 
-// withOrg resolves the event's org — its metadata, else its Customer — locks the
-// org's row for the transaction, so concurrent events of one org apply one at a
-// time, and runs apply. An org billingd does not know is acknowledged as such.
-func (s *Service) withOrg(ctx context.Context, tx Store, orgID, customerID string, apply func(org string) (EventOutcome, error)) (EventResult, error) {
-	if orgID == "" && customerID != "" {
-		org, err := tx.OrganizationByCustomer(ctx, customerID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return EventResult{}, fmt.Errorf("resolve org of customer: %w", err)
-		}
-		orgID = org.ID
+// withOrg resolves the event's org (see resolveOrg), locks the org's row for
+// the transaction, so concurrent events of one org apply one at a time, and
+// runs apply. An org billingd does not know is acknowledged as such.
+func (s *Service) withOrg(ctx context.Context, tx Store, metadataOrg, customerID string, apply func(org string) (EventOutcome, error)) (EventResult, error) {
+	orgID, err := s.resolveOrg(ctx, tx, metadataOrg, customerID)
+	if err != nil {
+		return EventResult{}, err
 	}
 	if orgID == "" {
 		return EventResult{Outcome: OutcomeUnknownOrg}, nil
@@ -142,140 +156,26 @@ func (s *Service) withOrg(ctx context.Context, tx Store, orgID, customerID strin
 	return EventResult{Outcome: outcome, OrgID: orgID}, err
 }
 
-// applySubscription stores the subscription's new state unless the stored one
-// is newer or final, then re-derives the org's entitlement from all of its
-// subscriptions. Both steps depend only on the set of events seen, not on
-// their order.
-func (s *Service) applySubscription(ctx context.Context, tx Store, ev Event, sub Subscription, orgID string, authoritative bool) (EventOutcome, error) {
-	cur, err := tx.Subscription(ctx, sub.ID)
+// resolveOrg names the org an object belongs to: its metadata's, else its
+// Customer's; "" when neither names one. Metadata wins when they disagree,
+// with a warning: someone changed one of them at Stripe.
+func (s *Service) resolveOrg(ctx context.Context, tx Store, metadataOrg, customerID string) (string, error) {
+	if customerID == "" {
+		return metadataOrg, nil
+	}
+	owner, err := tx.OrganizationByCustomer(ctx, customerID)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		return metadataOrg, nil
 	case err != nil:
-		return "", fmt.Errorf("load subscription: %w", err)
-	case cur.Status.Terminal():
-		return OutcomeStale, nil // never resurrect a canceled subscription
-	case ev.Created.Before(cur.EventCreated):
-		return OutcomeStale, nil
-	case ev.Created.Equal(cur.EventCreated) && !authoritative:
-		return "", errNeedsAuthoritative
+		return "", fmt.Errorf("resolve org of customer: %w", err)
+	case metadataOrg == "":
+		return owner.ID, nil
+	case owner.ID != metadataOrg:
+		s.log.WarnContext(ctx, "metadata names another organization than the Customer's; metadata wins",
+			"metadata_org", metadataOrg, "customer_org", owner.ID, "customer_id", customerID)
 	}
-	state := SubscriptionState{Subscription: sub, OrgID: orgID, Plan: s.planOf(sub), EventCreated: ev.Created, UpdatedAt: s.now()}
-	if state.Plan == "" {
-		s.log.WarnContext(ctx, "subscription price is not in the plan catalog; it grants no plan",
-			"subscription_id", sub.ID, "price_id", sub.PriceID, "lookup_key", sub.LookupKey, "org_id", orgID)
-	}
-	if err := tx.SaveSubscription(ctx, state); err != nil {
-		return "", fmt.Errorf("save subscription: %w", err)
-	}
-	if err := s.deriveEntitlement(ctx, tx, orgID); err != nil {
-		return "", err
-	}
-	return OutcomeApplied, nil
-}
-
-// learnPrice makes sure a subscription whose price carries no lookup key can
-// still be mapped by price id, even when this process has not resolved the
-// catalog yet (after a restart). It runs before the transaction, so no Stripe
-// call holds a database lock; a failure makes Stripe retry rather than write an
-// entitlement without its plan.
-func (s *Service) learnPrice(ctx context.Context, sub *Subscription) error {
-	if sub == nil || sub.LookupKey != "" || sub.PriceID == "" {
-		return nil
-	}
-	if _, ok := s.prices.lookupKeyOf(sub.PriceID); ok {
-		return nil
-	}
-	for _, plan := range s.opts.Catalog.Plans() {
-		for _, key := range plan.LookupKeys {
-			if _, err := s.prices.resolve(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// planOf maps a subscription to a catalog plan by its price's lookup key, else
-// by the price id the cache resolved earlier.
-func (s *Service) planOf(sub Subscription) string {
-	key := sub.LookupKey
-	if key == "" {
-		key, _ = s.prices.lookupKeyOf(sub.PriceID)
-	}
-	if plan, _, ok := s.opts.Catalog.ByLookupKey(key); ok {
-		return plan.Slug
-	}
-	return ""
-}
-
-// deriveEntitlement picks the org's current subscription and writes the
-// entitlement from it when it changed.
-func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string) error {
-	subs, err := tx.SubscriptionsByOrg(ctx, orgID)
-	if err != nil {
-		return fmt.Errorf("load subscriptions: %w", err)
-	}
-	var current *SubscriptionState
-	for i := range subs {
-		if current == nil || s.outranks(subs[i], *current) {
-			current = &subs[i]
-		}
-	}
-	next := NoEntitlement(orgID)
-	if current != nil {
-		next = Entitlement{
-			OrgID: orgID, SubscriptionPlan: current.Plan, Status: current.Status, SubscriptionID: current.ID,
-			PriceID: current.PriceID, Interval: current.Interval, Seats: current.Quantity, TrialEnd: current.TrialEnd,
-			CurrentPeriodEnd: current.CurrentPeriodEnd, CancelAtPeriodEnd: current.CancelAtPeriodEnd, EventCreated: current.EventCreated,
-		}
-		if next.SubscriptionPlan == "" {
-			next.SubscriptionPlan = FreePlan
-		}
-	}
-	prev, err := tx.Entitlement(ctx, orgID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("load entitlement: %w", err)
-	}
-	next.UpdatedAt = prev.UpdatedAt
-	if err == nil && sameEntitlement(prev, next) {
-		return nil
-	}
-	next.UpdatedAt = s.now()
-	if err := tx.SaveEntitlement(ctx, next); err != nil {
-		return fmt.Errorf("save entitlement: %w", err)
-	}
-	return nil
-}
-
-// outranks decides which of an org's subscriptions is current: one that grants
-// access beats one that does not (so an event for another subscription replaces
-// the current one only when it grants access or the current one no longer
-// does); otherwise the newer event wins, then the larger id, so the choice never
-// depends on delivery order.
-func (s *Service) outranks(a, b SubscriptionState) bool {
-	ga, gb := s.opts.Access.Grants(a.Status), s.opts.Access.Grants(b.Status)
-	switch {
-	case ga != gb:
-		return ga
-	case !a.EventCreated.Equal(b.EventCreated):
-		return a.EventCreated.After(b.EventCreated)
-	default:
-		return a.ID > b.ID
-	}
-}
-
-func sameEntitlement(a, b Entitlement) bool {
-	return a.SubscriptionPlan == b.SubscriptionPlan && a.Status == b.Status && a.SubscriptionID == b.SubscriptionID &&
-		a.PriceID == b.PriceID && a.Interval == b.Interval && a.Seats == b.Seats &&
-		sameTime(a.TrialEnd, b.TrialEnd) && sameTime(a.CurrentPeriodEnd, b.CurrentPeriodEnd) &&
-		a.CancelAtPeriodEnd == b.CancelAtPeriodEnd && a.EventCreated.Equal(b.EventCreated)
-}
-
-func sameTime(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(*b)
+	return metadataOrg, nil
 }
 
 // applyCheckout records what became of a checkout session and links it to its
@@ -336,14 +236,24 @@ func (s *Service) linkCustomer(ctx context.Context, tx Store, orgID, customerID 
 	return nil
 }
 
+// invoiceStatus is the status stored for an invoice event: payment_failed
+// for a failed payment; else the invoice's own, which payloads of older API
+// versions lack, so then the one its event type implies.
+func invoiceStatus(eventType, status string) string {
+	switch {
+	case eventType == EventInvoicePaymentFailed:
+		return InvoicePaymentFailed
+	case status == "" && (eventType == EventInvoicePaid || eventType == EventInvoicePaymentSucceeded):
+		return InvoicePaid
+	}
+	return status
+}
+
 // applyInvoice keeps the payment history. An older event never overwrites a
 // newer one, and a paid invoice stays paid.
 func (s *Service) applyInvoice(ctx context.Context, tx Store, ev Event, orgID string) (EventOutcome, error) {
 	inv := ev.Invoice
-	status := inv.Status
-	if ev.Type == EventInvoicePaymentFailed {
-		status = InvoicePaymentFailed
-	}
+	status := invoiceStatus(ev.Type, inv.Status)
 	cur, err := tx.Payment(ctx, inv.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
