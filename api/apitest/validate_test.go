@@ -36,7 +36,7 @@ func (r *recordingTB) reported() []string {
 
 const entitlementBody = `{"success":true,"data":{"organizationId":"org_1","plan":"pro",
 	"status":"trialing","active":true,"seats":1,"features":["reports"],
-	"trialEndsAt":"2030-01-15T00:00:00Z","currentPeriodEnd":null,"cancelAtPeriodEnd":false,
+	"trialEndsAt":"2030-01-15T00:00:00Z","currentPeriodEnd":null,"cancelAtPeriodEnd":false,"cancelAt":null,
 	"updatedAt":"2030-01-01T00:00:00Z",
 	"checkout":{"sessionId":"cs_test_1","status":"complete","ready":true}}}`
 

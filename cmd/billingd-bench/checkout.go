@@ -115,6 +115,6 @@ func (b *bench) directCheckout(ctx context.Context) (*stripe.Client, billing.Che
 		OrgID: org, CustomerID: customer, PriceID: price.ID, Quantity: 1, TrialDays: 14,
 		SuccessURL: "http://localhost:3000/billing/success?session_id={CHECKOUT_SESSION_ID}",
 		CancelURL:  "http://localhost:3000/billing",
-		Metadata:   map[string]string{"organization_id": org},
+		Metadata:   map[string]string{billing.OrgMetadataKey: org},
 	}, nil
 }

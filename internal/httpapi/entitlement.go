@@ -37,7 +37,7 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 		}
 		done := s.metrics.LongPollStarted()
 		defer done()
-		v, err = s.svc.WaitEntitlement(ctx, q, since, time.Duration(wait)*time.Second)
+		v, err = s.svc.WaitEntitlement(ctx, q, since, time.Duration(wait)*time.Second, s.life.drain)
 	} else {
 		v, err = s.svc.EntitlementFor(ctx, q)
 	}
@@ -85,9 +85,9 @@ func readableOrg(ctx context.Context, requested string) (string, error) {
 	switch {
 	case !ok:
 		return "", billing.Errorf(billing.EUnauthorized, "Authentication required")
-	case requested == "" && p.OrgID == "":
-		return "", billing.Errorf(billing.EForbidden, "Token has no organization claim; service tokens must pass org_id")
-	case requested == "" || requested == p.OrgID:
+	case requested == "":
+		return ownOrg(p)
+	case requested == p.OrgID:
 		return p.OrgID, nil
 	case p.IsService():
 		return requested, nil
@@ -123,7 +123,7 @@ func toAPIEntitlement(v billing.EntitlementView) api.Entitlement {
 	out := api.Entitlement{
 		OrganizationId: v.OrgID, Plan: v.Plan, Status: api.SubscriptionStatus(v.Status), Active: v.Active,
 		Seats: v.Seats, Features: v.Features, TrialEndsAt: utc(v.TrialEnd), CurrentPeriodEnd: utc(v.CurrentPeriodEnd),
-		CancelAtPeriodEnd: v.CancelAtPeriodEnd, UpdatedAt: utc(v.UpdatedAt),
+		CancelAtPeriodEnd: v.CancelAtPeriodEnd, CancelAt: utc(v.CancelAt), UpdatedAt: utc(v.UpdatedAt),
 	}
 	if out.Features == nil {
 		out.Features = []string{}

@@ -20,6 +20,7 @@ type entitlementRow struct {
 	TrialEnd          *time.Time
 	CurrentPeriodEnd  *time.Time
 	CancelAtPeriodEnd bool
+	CancelAt          *time.Time
 	EventCreated      time.Time
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -38,6 +39,7 @@ func toEntitlement(r entitlementRow) billing.Entitlement {
 		TrialEnd:          loadedTimePtr(r.TrialEnd),
 		CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
 		CancelAtPeriodEnd: r.CancelAtPeriodEnd,
+		CancelAt:          loadedTimePtr(r.CancelAt),
 		EventCreated:      r.EventCreated.UTC(),
 		UpdatedAt:         r.UpdatedAt.UTC(),
 	}
@@ -55,6 +57,7 @@ func fromEntitlement(e billing.Entitlement) entitlementRow {
 		TrialEnd:          storedTimePtr(e.TrialEnd),
 		CurrentPeriodEnd:  storedTimePtr(e.CurrentPeriodEnd),
 		CancelAtPeriodEnd: e.CancelAtPeriodEnd,
+		CancelAt:          storedTimePtr(e.CancelAt),
 		EventCreated:      storedTime(e.EventCreated),
 		UpdatedAt:         storedTimeOr(e.UpdatedAt),
 	}

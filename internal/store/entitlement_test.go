@@ -44,6 +44,22 @@ func testEntitlements(t *testing.T, s *store.Store) {
 		}
 		assertEqual(t, got, want)
 	})
+	t.Run("SaveEntitlement/CancelAtIsKeptAndCleared", func(t *testing.T) {
+		want := entitlement(uniqueID(t, "org"), 1)
+		cancelAt := t0.Add(10 * 24 * time.Hour)
+		want.CancelAt = &cancelAt
+		for range 2 { // scheduled, then taken back by the customer
+			if err := s.SaveEntitlement(t.Context(), want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Entitlement(t.Context(), want.OrgID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, got, want)
+			want.CancelAt = nil
+		}
+	})
 	t.Run("EntitlementsOf/ThoseThatHaveOne", func(t *testing.T) {
 		a, b := entitlement(uniqueID(t, "org_a"), 1), entitlement(uniqueID(t, "org_b"), 2)
 		for _, e := range []billing.Entitlement{a, b, entitlement(uniqueID(t, "org_not_asked"), 3)} {

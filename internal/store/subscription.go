@@ -20,6 +20,7 @@ type subscriptionRow struct {
 	TrialEnd          *time.Time
 	CurrentPeriodEnd  *time.Time
 	CancelAtPeriodEnd bool
+	CancelAt          *time.Time
 	EventCreated      time.Time
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -27,7 +28,8 @@ type subscriptionRow struct {
 func (subscriptionRow) TableName() string { return "subscriptions" }
 
 // toSubscriptionState returns the stored state. The row keeps only the org
-// the subscription was resolved to, not its metadata.
+// the subscription was resolved to, not its metadata, and only the status
+// billing mapped (not Stripe's raw one).
 func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 	return billing.SubscriptionState{
 		Subscription: billing.Subscription{
@@ -41,6 +43,7 @@ func toSubscriptionState(r subscriptionRow) billing.SubscriptionState {
 			TrialEnd:          loadedTimePtr(r.TrialEnd),
 			CurrentPeriodEnd:  loadedTimePtr(r.CurrentPeriodEnd),
 			CancelAtPeriodEnd: r.CancelAtPeriodEnd,
+			CancelAt:          loadedTimePtr(r.CancelAt),
 		},
 		OrgID:        r.OrgID,
 		Plan:         r.Plan,
@@ -63,6 +66,7 @@ func fromSubscriptionState(s billing.SubscriptionState) subscriptionRow {
 		TrialEnd:          storedTimePtr(s.TrialEnd),
 		CurrentPeriodEnd:  storedTimePtr(s.CurrentPeriodEnd),
 		CancelAtPeriodEnd: s.CancelAtPeriodEnd,
+		CancelAt:          storedTimePtr(s.CancelAt),
 		EventCreated:      storedTime(s.EventCreated),
 		UpdatedAt:         storedTimeOr(s.UpdatedAt),
 	}

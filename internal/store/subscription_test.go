@@ -35,6 +35,22 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 		}
 		assertEqual(t, got, want)
 	})
+	t.Run("SaveSubscription/CancelAtIsKeptAndCleared", func(t *testing.T) {
+		want := subscription(uniqueID(t, "sub"), uniqueID(t, "org"))
+		cancelAt := t0.Add(10 * 24 * time.Hour)
+		want.CancelAt = &cancelAt
+		for range 2 { // scheduled, then taken back by the customer
+			if err := s.SaveSubscription(t.Context(), want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Subscription(t.Context(), want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, got, want)
+			want.CancelAt = nil
+		}
+	})
 	t.Run("SubscriptionsByOrg/OrderedByID", func(t *testing.T) {
 		org := uniqueID(t, "org")
 		for _, id := range []string{"sub_c", "sub_a", "sub_b"} {

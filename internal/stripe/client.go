@@ -13,10 +13,6 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 )
 
-// metadataOrgKey is the metadata key that carries the org id on every Stripe
-// object billingd creates.
-const metadataOrgKey = "organization_id"
-
 // Options configure a Client. The zero value talks to api.stripe.com.
 type Options struct {
 	// APIBase replaces Stripe's API URL, e.g. "http://localhost:12111" for stripe-mock.
@@ -72,7 +68,7 @@ func New(secretKey string, opts Options) *Client {
 // CreateCustomer creates a Customer carrying metadata.organization_id.
 func (c *Client) CreateCustomer(ctx context.Context, p billing.CustomerParams) (string, error) {
 	params := &stripego.CustomerCreateParams{
-		Metadata: map[string]string{metadataOrgKey: p.OrgID},
+		Metadata: map[string]string{billing.OrgMetadataKey: p.OrgID},
 	}
 	if p.Email != "" {
 		params.Email = stripego.String(p.Email)
@@ -137,7 +133,7 @@ func toPrice(p *stripego.Price, lookupKey string) billing.Price {
 func (c *Client) CreateCheckoutSession(ctx context.Context, p billing.CheckoutParams) (billing.CreatedCheckout, error) {
 	metadata := make(map[string]string, len(p.Metadata)+1)
 	maps.Copy(metadata, p.Metadata)
-	metadata[metadataOrgKey] = p.OrgID // client-supplied metadata never overrides it
+	metadata[billing.OrgMetadataKey] = p.OrgID // client-supplied metadata never overrides it
 
 	quantity := int64(p.Quantity)
 	if quantity < 1 {

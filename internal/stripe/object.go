@@ -19,47 +19,77 @@ type subscriptionJSON struct {
 	Status            string            `json:"status"`
 	Metadata          map[string]string `json:"metadata"`
 	CancelAtPeriodEnd bool              `json:"cancel_at_period_end"`
+	CancelAt          *int64            `json:"cancel_at"`
 	TrialEnd          *int64            `json:"trial_end"`
 	// CurrentPeriodEnd is where API versions before basil (2025-03-31) put it;
 	// basil moved it to the items.
 	CurrentPeriodEnd *int64 `json:"current_period_end"`
-	Items            struct {
-		Data []struct {
-			CurrentPeriodEnd *int64 `json:"current_period_end"`
-			Quantity         int    `json:"quantity"`
-			Price            struct {
-				ID        string `json:"id"`
-				LookupKey string `json:"lookup_key"`
-				Recurring *struct {
-					Interval string `json:"interval"`
-				} `json:"recurring"`
-			} `json:"price"`
-		} `json:"data"`
+	// Plan and Quantity are where old API versions (e.g. 2017-08-15) also put
+	// a single-plan subscription's plan and quantity.
+	Plan     *planJSON `json:"plan"`
+	Quantity int       `json:"quantity"`
+	Items    struct {
+		Data []subscriptionItemJSON `json:"data"`
 	} `json:"items"`
+}
+
+type subscriptionItemJSON struct {
+	CurrentPeriodEnd *int64 `json:"current_period_end"`
+	Quantity         int    `json:"quantity"`
+	Price            *struct {
+		ID        string `json:"id"`
+		LookupKey string `json:"lookup_key"`
+		Recurring *struct {
+			Interval string `json:"interval"`
+		} `json:"recurring"`
+	} `json:"price"`
+	// Plan is what items of old API versions carry instead of a price; a
+	// plan's id is also its price id.
+	Plan *planJSON `json:"plan"`
+}
+
+type planJSON struct {
+	ID       string `json:"id"`
+	Interval string `json:"interval"`
 }
 
 func (s subscriptionJSON) toBilling() billing.Subscription {
 	sub := billing.Subscription{
 		ID:                s.ID,
 		CustomerID:        string(s.Customer),
-		MetadataOrgID:     s.Metadata[metadataOrgKey],
-		Status:            billing.Status(s.Status),
+		MetadataOrgID:     s.Metadata[billing.OrgMetadataKey],
+		Status:            billing.StripeStatus(s.Status),
 		TrialEnd:          unixTime(s.TrialEnd),
 		CurrentPeriodEnd:  unixTime(s.CurrentPeriodEnd),
 		CancelAtPeriodEnd: s.CancelAtPeriodEnd,
+		CancelAt:          unixTime(s.CancelAt),
+		Quantity:          s.Quantity,
 	}
+	if sub.Status == billing.StatusUnknown {
+		sub.RawStatus = s.Status
+	}
+	plan := s.Plan
 	// billingd sells one price per subscription: the first item is the plan.
 	if len(s.Items.Data) > 0 {
 		item := s.Items.Data[0]
-		sub.PriceID = item.Price.ID
-		sub.LookupKey = item.Price.LookupKey
-		if item.Price.Recurring != nil {
-			sub.Interval = billing.Interval(item.Price.Recurring.Interval)
+		if item.Quantity != 0 {
+			sub.Quantity = item.Quantity
 		}
-		sub.Quantity = item.Quantity
 		if end := unixTime(item.CurrentPeriodEnd); end != nil {
 			sub.CurrentPeriodEnd = end
 		}
+		if item.Plan != nil {
+			plan = item.Plan
+		}
+		if p := item.Price; p != nil && p.ID != "" {
+			sub.PriceID, sub.LookupKey, plan = p.ID, p.LookupKey, nil
+			if p.Recurring != nil {
+				sub.Interval = billing.Interval(p.Recurring.Interval)
+			}
+		}
+	}
+	if plan != nil {
+		sub.PriceID, sub.Interval = plan.ID, billing.Interval(plan.Interval)
 	}
 	return sub
 }
@@ -79,7 +109,7 @@ func (s checkoutSessionJSON) toBilling() billing.CheckoutObject {
 	return billing.CheckoutObject{
 		ID:                s.ID,
 		ClientReferenceID: s.ClientReferenceID,
-		OrgID:             s.Metadata[metadataOrgKey],
+		OrgID:             s.Metadata[billing.OrgMetadataKey],
 		CustomerID:        string(s.Customer),
 		SubscriptionID:    string(s.Subscription),
 		Status:            billing.CheckoutStatus(s.Status),
@@ -89,8 +119,9 @@ func (s checkoutSessionJSON) toBilling() billing.CheckoutObject {
 
 // invoiceJSON is a Stripe invoice.
 type invoiceJSON struct {
-	ID       string       `json:"id"`
-	Customer expandableID `json:"customer"`
+	ID       string            `json:"id"`
+	Customer expandableID      `json:"customer"`
+	Metadata map[string]string `json:"metadata"`
 	// Parent is basil's home of the invoice's subscription.
 	Parent *struct {
 		SubscriptionDetails *subscriptionDetailsJSON `json:"subscription_details"`
@@ -101,9 +132,10 @@ type invoiceJSON struct {
 	AmountDue           int64                    `json:"amount_due"`
 	AmountPaid          int64                    `json:"amount_paid"`
 	Currency            string                   `json:"currency"`
-	Status              string                   `json:"status"`
-	HostedInvoiceURL    string                   `json:"hosted_invoice_url"`
-	Created             int64                    `json:"created"`
+	// Status is missing in payloads of old API versions (they send paid, closed).
+	Status           string `json:"status"`
+	HostedInvoiceURL string `json:"hosted_invoice_url"`
+	Created          int64  `json:"created"`
 }
 
 type subscriptionDetailsJSON struct {
@@ -124,16 +156,20 @@ func (inv invoiceJSON) toBilling() billing.InvoiceObject {
 		Created:          time.Unix(inv.Created, 0).UTC(),
 	}
 	if d := inv.SubscriptionDetails; d != nil {
-		obj.OrgID = d.Metadata[metadataOrgKey]
+		obj.OrgID = d.Metadata[billing.OrgMetadataKey]
 	}
 	if inv.Parent != nil && inv.Parent.SubscriptionDetails != nil {
 		d := inv.Parent.SubscriptionDetails
 		if d.Subscription != "" {
 			obj.SubscriptionID = string(d.Subscription)
 		}
-		if org := d.Metadata[metadataOrgKey]; org != "" {
+		if org := d.Metadata[billing.OrgMetadataKey]; org != "" {
 			obj.OrgID = org
 		}
+	}
+	// The invoice's own metadata is about this object: it wins.
+	if org := inv.Metadata[billing.OrgMetadataKey]; org != "" {
+		obj.OrgID = org
 	}
 	return obj
 }

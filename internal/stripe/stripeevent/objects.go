@@ -13,13 +13,17 @@ type SubscriptionSpec struct {
 	OrgID      string         // metadata.organization_id; "" leaves it out
 	Status     billing.Status // default: active
 	PriceID    string         // default: a fresh price_ id
-	LookupKey  string         // "" sends null
+	LookupKey  string         // "" sends null; plan-only versions have no price to carry it
 	Interval   billing.Interval
 	Quantity   int // default: 1
 	// CurrentPeriodEnd defaults to one Interval (default month) after the event.
 	CurrentPeriodEnd  time.Time
 	TrialEnd          time.Time // zero sends null
 	CancelAtPeriodEnd bool
+	CancelAt          time.Time // a scheduled cancellation (cancel_at); zero sends null
+	// RawStatus, when set, is sent as the status instead of Status: one
+	// Stripe may add after this build.
+	RawStatus string
 }
 
 // SubscriptionEvent returns a customer.subscription.* event (or any type given
@@ -42,34 +46,27 @@ func subscriptionObject(ev EventSpec, s SubscriptionSpec) map[string]any {
 			s.CurrentPeriodEnd = start.AddDate(1, 0, 0)
 		}
 	}
+	plan := planObject(s)
 	item := map[string]any{
-		"id":       NewID("si"),
-		"object":   "subscription_item",
-		"created":  start.Unix(),
-		"metadata": map[string]any{},
-		"price": map[string]any{
-			"id":          s.PriceID,
-			"object":      "price",
-			"active":      true,
-			"currency":    "usd",
-			"lookup_key":  nullable(s.LookupKey),
-			"recurring":   map[string]any{"interval": string(s.Interval), "interval_count": 1, "usage_type": "licensed"},
-			"type":        "recurring",
-			"unit_amount": 2000,
-		},
+		"id":           NewID("si"),
+		"object":       "subscription_item",
+		"created":      start.Unix(),
+		"metadata":     map[string]any{},
+		"plan":         plan,
 		"quantity":     s.Quantity,
 		"subscription": s.ID,
 	}
 	sub := map[string]any{
 		"id":                   s.ID,
 		"object":               "subscription",
+		"cancel_at":            unixOrNull(s.CancelAt),
 		"cancel_at_period_end": s.CancelAtPeriodEnd,
 		"created":              start.Unix(),
 		"currency":             "usd",
 		"customer":             nullable(s.CustomerID),
 		"livemode":             false,
 		"metadata":             metadata(s.OrgID),
-		"status":               string(s.Status),
+		"status":               orDefault(s.RawStatus, string(s.Status)),
 		"trial_end":            unixOrNull(s.TrialEnd),
 		"trial_start":          nil,
 		"items": map[string]any{
@@ -79,13 +76,46 @@ func subscriptionObject(ev EventSpec, s SubscriptionSpec) map[string]any {
 			"url":      "/v1/subscription_items?subscription=" + s.ID,
 		},
 	}
+	if ev.before(prices) {
+		// Plans only, and the single plan and quantity on the subscription too.
+		sub["plan"], sub["quantity"] = plan, s.Quantity
+	} else {
+		item["price"] = priceObject(s)
+	}
 	period := sub // before basil the period is the subscription's
-	if !ev.preBasil() {
+	if !ev.before(basil) {
 		period = item
 	}
 	period["current_period_start"] = start.Unix()
 	period["current_period_end"] = s.CurrentPeriodEnd.Unix()
 	return sub
+}
+
+// planObject is the subscription's plan; a plan's id is also its price id.
+func planObject(s SubscriptionSpec) map[string]any {
+	return map[string]any{
+		"id":             s.PriceID,
+		"object":         "plan",
+		"active":         true,
+		"amount":         2000,
+		"currency":       "usd",
+		"interval":       string(s.Interval),
+		"interval_count": 1,
+		"usage_type":     "licensed",
+	}
+}
+
+func priceObject(s SubscriptionSpec) map[string]any {
+	return map[string]any{
+		"id":          s.PriceID,
+		"object":      "price",
+		"active":      true,
+		"currency":    "usd",
+		"lookup_key":  nullable(s.LookupKey),
+		"recurring":   map[string]any{"interval": string(s.Interval), "interval_count": 1, "usage_type": "licensed"},
+		"type":        "recurring",
+		"unit_amount": 2000,
+	}
 }
 
 // CheckoutSessionSpec is a subscription-mode Checkout Session. Zero fields get defaults.
@@ -137,10 +167,12 @@ type InvoiceSpec struct {
 	CustomerID     string
 	SubscriptionID string
 	OrgID          string // the subscription's metadata.organization_id
-	AmountDue      int64  // minor units
-	AmountPaid     int64  // minor units
-	Currency       string // default: usd
-	Status         string // default: paid
+	// InvoiceOrgID is the invoice's own metadata.organization_id; "" leaves it out.
+	InvoiceOrgID string
+	AmountDue    int64  // minor units
+	AmountPaid   int64  // minor units
+	Currency     string // default: usd
+	Status       string // default: paid; versions before 2018-11-08 send none
 	// HostedInvoiceURL defaults to a Stripe-like URL for the invoice.
 	HostedInvoiceURL string
 	Created          time.Time // default: the event's
@@ -167,10 +199,17 @@ func InvoiceEvent(ev EventSpec, inv InvoiceSpec) []byte {
 		"customer":           nullable(inv.CustomerID),
 		"hosted_invoice_url": inv.HostedInvoiceURL,
 		"livemode":           false,
-		"status":             inv.Status,
+		"metadata":           metadata(inv.InvoiceOrgID),
+	}
+	if ev.before(invoiceStatus) {
+		// Only flags; Stripe closes a paid invoice.
+		paid := inv.Status == "paid"
+		obj["paid"], obj["closed"], obj["forgiven"], obj["attempted"] = paid, paid, false, true
+	} else {
+		obj["status"] = inv.Status
 	}
 	details := map[string]any{"metadata": metadata(inv.OrgID)}
-	if ev.preBasil() {
+	if ev.before(basil) {
 		obj["subscription"] = nullable(inv.SubscriptionID)
 		obj["subscription_details"] = details
 	} else {

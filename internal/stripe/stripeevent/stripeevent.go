@@ -5,7 +5,10 @@
 // Objects take the shape of the event's API version: basil (2025-03-31) and later
 // put a subscription's current_period_end on its items and an invoice's
 // subscription under parent.subscription_details; older versions put them at the
-// top level. It must not import testing: the billingd binary uses it in dev mode.
+// top level. Before 2020-08-27 subscription items carry a plan but no price, and
+// the subscription its plan and quantity too; before 2018-11-08 an invoice has
+// no status, only flags (paid, closed). It must not import testing: the billingd
+// binary uses it in dev mode.
 package stripeevent
 
 import (
@@ -16,10 +19,16 @@ import (
 
 	stripego "github.com/stripe/stripe-go/v82"
 	"github.com/stripe/stripe-go/v82/webhook"
+
+	"github.com/billingd/billingd/internal/billing"
 )
 
-// basil is the first API version of the basil release, which moved fields.
-const basil = "2025-03-31"
+// API versions that changed the shape of the objects built here.
+const (
+	basil         = "2025-03-31" // the first of the basil release, which moved fields
+	prices        = "2020-08-27" // items with a price, no plan on the subscription
+	invoiceStatus = "2018-11-08" // invoices with a status
+)
 
 // EventSpec is an event's envelope. Zero fields get defaults.
 type EventSpec struct {
@@ -82,9 +91,10 @@ func (ev EventSpec) withDefaults() EventSpec {
 	return ev
 }
 
-// preBasil reports whether version lays objects out as before basil.
-func (ev EventSpec) preBasil() bool {
-	return ev.APIVersion < basil // versions start with their yyyy-mm-dd date
+// before reports whether the event's API version is older than version, and
+// so lays objects out as before it.
+func (ev EventSpec) before(version string) bool {
+	return ev.APIVersion < version // versions start with their yyyy-mm-dd date
 }
 
 // Sign returns the Stripe-Signature header Stripe would send with payload when
@@ -104,7 +114,7 @@ func NewID(prefix string) string {
 func metadata(orgID string) map[string]any {
 	md := map[string]any{}
 	if orgID != "" {
-		md["organization_id"] = orgID
+		md[billing.OrgMetadataKey] = orgID
 	}
 	return md
 }
