@@ -17,6 +17,15 @@ type Caller struct {
 	Email  string
 }
 
+// RequireOrg is the one rule for a caller whose token names no org: it may
+// not act for one (403), whichever endpoint it calls.
+func RequireOrg(orgID string) error {
+	if orgID == "" {
+		return Errorf(EForbidden, "Token has no organization claim")
+	}
+	return nil
+}
+
 // CheckoutRequest is a request to upgrade an org. Exactly one of Plan and PriceID.
 type CheckoutRequest struct {
 	Plan       string
@@ -72,8 +81,8 @@ func (cp checkoutPlan) hash() string {
 // EAlreadySubscribed when the org already has access, EConflict when
 // idempotencyKey was used with another request, EUpstream when Stripe fails.
 func (s *Service) StartCheckout(ctx context.Context, caller Caller, req CheckoutRequest, idempotencyKey string) (CheckoutResult, error) {
-	if caller.OrgID == "" {
-		return CheckoutResult{}, Errorf(EForbidden, "Token has no organization")
+	if err := RequireOrg(caller.OrgID); err != nil {
+		return CheckoutResult{}, err
 	}
 	if err := validateCheckoutInput(req, s.opts.RedirectAllowed); err != nil {
 		return CheckoutResult{}, err
@@ -127,7 +136,7 @@ func validateCheckoutInput(req CheckoutRequest, redirectAllowed func(string) boo
 }
 
 func validateMetadata(md map[string]string) error {
-	if _, ok := md["organization_id"]; ok {
+	if _, ok := md[OrgMetadataKey]; ok {
 		return Errorf(EBadRequest, "metadata.organization_id is reserved and set from your token")
 	}
 	for k := range md {
@@ -266,7 +275,7 @@ func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp che
 	for k, v := range cp.metadata {
 		metadata[k] = v
 	}
-	metadata["organization_id"] = caller.OrgID // last, so nothing overrides it
+	metadata[OrgMetadataKey] = caller.OrgID // last, so nothing overrides it
 	params := CheckoutParams{
 		OrgID: caller.OrgID, CustomerID: customerID, PriceID: cp.price.ID, Quantity: cp.quantity,
 		TrialDays: cp.plan.TrialDays, SuccessURL: cp.successURL, CancelURL: cp.cancelURL,

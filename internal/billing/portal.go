@@ -13,8 +13,8 @@ import (
 // allowed origins, ENotFound when the org has no Stripe Customer yet (it never
 // started a checkout), EUpstream when Stripe fails.
 func (s *Service) PortalSession(ctx context.Context, caller Caller, returnURL string) (string, error) {
-	if caller.OrgID == "" {
-		return "", Errorf(EForbidden, "Token has no organization")
+	if err := RequireOrg(caller.OrgID); err != nil {
+		return "", err
 	}
 	if returnURL == "" {
 		returnURL = s.opts.DefaultReturnURL

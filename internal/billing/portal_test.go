@@ -78,7 +78,7 @@ func TestPortalSession(t *testing.T) {
 	t.Run("ErrForbidden/NoOrg", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		_, err := e.svc.PortalSession(context.Background(), billing.Caller{UserID: "user_1"}, "")
-		assertCode(t, err, billing.EForbidden, "Token has no organization")
+		assertCode(t, err, billing.EForbidden, "Token has no organization claim")
 	})
 	t.Run("ErrUpstream", func(t *testing.T) {
 		e := newSQLiteEnv(t)

@@ -121,8 +121,17 @@ func callerFrom(ctx context.Context) (billing.Caller, error) {
 	if !ok {
 		return billing.Caller{}, billing.Errorf(billing.EUnauthorized, "Authentication required")
 	}
-	if p.OrgID == "" {
-		return billing.Caller{}, billing.Errorf(billing.EForbidden, "Token has no organization claim")
+	org, err := ownOrg(p)
+	if err != nil {
+		return billing.Caller{}, err
 	}
-	return billing.Caller{OrgID: p.OrgID, UserID: p.Subject, Email: p.Email}, nil
+	return billing.Caller{OrgID: org, UserID: p.Subject, Email: p.Email}, nil
+}
+
+// ownOrg is the token's own org, under billing's rule for a token without one.
+func ownOrg(p auth.Principal) (string, error) {
+	if err := billing.RequireOrg(p.OrgID); err != nil {
+		return "", err
+	}
+	return p.OrgID, nil
 }
