@@ -9,7 +9,9 @@ import (
 )
 
 // principalFrom reads the claims billingd uses. A claim of the wrong type makes
-// the token invalid rather than silently absent.
+// the token invalid rather than silently absent, and so does a NUL in one:
+// claims become database values, and PostgreSQL cannot store it. (Decoding
+// already replaced invalid UTF-8.)
 func principalFrom(claims jwt.MapClaims, orgClaim string) (Principal, error) {
 	var p Principal
 	var err error
@@ -40,6 +42,9 @@ func stringClaim(claims jwt.MapClaims, name string) (string, error) {
 	case nil:
 		return "", nil
 	case string:
+		if strings.ContainsRune(v, 0) {
+			return "", fmt.Errorf("claim %q contains a NUL byte", name)
+		}
 		return v, nil
 	default:
 		return "", fmt.Errorf("claim %q is a %T, not a string", name, v)

@@ -23,6 +23,18 @@ const (
 	// MinHS256SecretBytes is the shortest HS256 secret accepted (RFC 7518 §3.2:
 	// a key at least as long as the hash output).
 	MinHS256SecretBytes = 32
+	// MaxTokenBytes is the longest bearer token verified (SPEC §3); a longer
+	// one is refused before any of it is decoded.
+	MaxTokenBytes = 8 << 10
+)
+
+// Reasons wrapped with ErrUnauthenticated that are billingd's own, not the JWT
+// library's.
+var (
+	ErrTokenTooLarge = fmt.Errorf("token is larger than %d bytes", MaxTokenBytes)
+	// ErrCriticalHeader: billingd understands no JWS extension, so a token that
+	// marks any as critical (RFC 7515 §4.1.11), even malformed, is refused.
+	ErrCriticalHeader = errors.New(`token has a "crit" header`)
 )
 
 // Algorithms by key source: the allowlist. Anything else, "none" included, is
@@ -118,6 +130,9 @@ func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, e
 	if bearerToken == "" {
 		return Principal{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
 	}
+	if len(bearerToken) > MaxTokenBytes {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, ErrTokenTooLarge)
+	}
 	claims := jwt.MapClaims{}
 	if _, err := v.parser.ParseWithClaims(bearerToken, claims, v.keyFor(ctx)); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
@@ -131,9 +146,13 @@ func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, e
 
 // keyFor picks the key source by the token's alg (already on the allowlist)
 // and makes sure the key found fits that alg, so no key is ever used with an
-// algorithm it was not made for.
+// algorithm it was not made for. It runs before the signature is checked, so
+// it is where a crit header is refused: jwt ignores crit.
 func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, ErrCriticalHeader
+		}
 		alg := t.Method.Alg()
 		if alg == jwt.SigningMethodHS256.Alg() {
 			if v.secret == nil {

@@ -74,8 +74,9 @@ func (ct *contract) validate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // bufferJSONBody reads the body once, within the limit, checks that it is one
-// JSON value, and leaves it readable again for validation and binding. These
-// failures get their own codes and messages, which a schema error would blur.
+// JSON value whose text PostgreSQL can store, and leaves it readable again for
+// validation and binding. These failures get their own codes and messages,
+// which a schema error would blur.
 func bufferJSONBody(c echo.Context) error {
 	req := c.Request()
 	mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
@@ -89,23 +90,27 @@ func bufferJSONBody(c echo.Context) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return billing.Errorf(billing.EBadRequest, "Request body is required")
 	}
-	if err := checkJSONSyntax(body); err != nil {
+	v, err := decodeOneJSON(body)
+	if err != nil {
+		return err
+	}
+	if err := checkStorableJSON(body, v); err != nil {
 		return err
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	return nil
 }
 
-func checkJSONSyntax(body []byte) error {
+func decodeOneJSON(body []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return describeJSONError(err)
+		return nil, describeJSONError(err)
 	}
 	if dec.More() {
-		return billing.Errorf(billing.EBadRequest, "Request body has data after the JSON object")
+		return nil, billing.Errorf(billing.EBadRequest, "Request body has data after the JSON object")
 	}
-	return nil
+	return v, nil
 }
 
 // describeViolation turns a contract violation into a client-safe message

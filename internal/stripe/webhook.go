@@ -3,6 +3,8 @@ package stripe
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v82"
@@ -76,7 +78,30 @@ func toEvent(e stripego.Event) (billing.Event, error) {
 	if err := readObject(&ev, e.Data.Raw); err != nil {
 		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed " + ev.Type + " object in Stripe event", Err: err}
 	}
+	if !storable(reflect.ValueOf(ev)) {
+		return billing.Event{}, billing.Errorf(billing.EBadRequest, "Stripe event %s carries a NUL byte in a field billingd stores", ev.ID)
+	}
 	return ev, nil
+}
+
+// storable reports whether every string read from the event can be stored:
+// PostgreSQL refuses NUL bytes (a "\u0000" escape in the JSON), and a refused
+// write would make Stripe retry the event for days. Invalid UTF-8 cannot get
+// this far: JSON decoding replaces it.
+func storable(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return !strings.ContainsRune(v.String(), 0)
+	case reflect.Pointer:
+		return v.IsNil() || storable(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !storable(v.Field(i)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // isSignatureError reports whether err is one of stripe-go's verification

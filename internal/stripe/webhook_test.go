@@ -19,15 +19,16 @@ var created = time.Now().Add(-time.Minute).Truncate(time.Second).UTC()
 func TestParseEvent_Subscription(t *testing.T) {
 	trialEnd := created.Add(14 * 24 * time.Hour)
 	periodEnd := created.AddDate(0, 1, 0)
+	cancelAt := created.Add(20 * 24 * time.Hour)
 	spec := stripeevent.SubscriptionSpec{
 		ID: "sub_1", CustomerID: "cus_1", OrgID: "org_1", Status: billing.StatusTrialing,
 		PriceID: "price_1", LookupKey: "team_monthly", Interval: billing.Month, Quantity: 3,
-		CurrentPeriodEnd: periodEnd, TrialEnd: trialEnd, CancelAtPeriodEnd: true,
+		CurrentPeriodEnd: periodEnd, TrialEnd: trialEnd, CancelAtPeriodEnd: true, CancelAt: cancelAt,
 	}
 	want := billing.Subscription{
 		ID: "sub_1", CustomerID: "cus_1", MetadataOrgID: "org_1", Status: billing.StatusTrialing,
 		PriceID: "price_1", LookupKey: "team_monthly", Interval: billing.Month, Quantity: 3,
-		TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd, CancelAtPeriodEnd: true,
+		TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd, CancelAtPeriodEnd: true, CancelAt: &cancelAt,
 	}
 
 	t.Run("Basil", func(t *testing.T) {
@@ -54,6 +55,51 @@ func TestParseEvent_Subscription(t *testing.T) {
 		assertSubscription(t, *mustParse(t, payload).Subscription, want)
 	})
 
+	// Items of old versions carry a plan and no price: the plan's id is the
+	// price id, and there is no lookup key.
+	t.Run("PlanOnlyItemsOfAnOldVersion", func(t *testing.T) {
+		payload := stripeevent.SubscriptionEvent(stripeevent.EventSpec{
+			Type: billing.EventSubscriptionUpdated, Created: created, APIVersion: "2017-08-15",
+		}, spec)
+		if strings.Contains(string(payload), `"price"`) || !strings.Contains(string(payload), `"object":"plan"`) {
+			t.Fatalf("not shaped like a 2017-08-15 subscription: %s", payload)
+		}
+		plain := want
+		plain.LookupKey = ""
+		assertSubscription(t, *mustParse(t, payload).Subscription, plain)
+	})
+
+	// As Stripe sent it in 2017: the quantity only at the top level, no
+	// cancel_at yet.
+	t.Run("PlanOnlyLiteral", func(t *testing.T) {
+		payload := []byte(`{"id":"evt_2017","object":"event","api_version":"2017-08-15","created":1510000000,
+			"type":"customer.subscription.updated","livemode":false,"pending_webhooks":1,"request":null,
+			"data":{"object":{"id":"sub_2017","object":"subscription","customer":"cus_2017","status":"past_due",
+			"metadata":{"organization_id":"org_2017"},"cancel_at_period_end":false,"trial_end":null,
+			"current_period_start":1510000000,"current_period_end":1541536000,
+			"plan":{"id":"gold_yearly","object":"plan","amount":99000,"currency":"usd","interval":"year","interval_count":1,"name":"Gold"},
+			"quantity":5,
+			"items":{"object":"list","data":[{"id":"si_2017","object":"subscription_item","created":1510000000,
+			"plan":{"id":"gold_yearly","object":"plan","amount":99000,"currency":"usd","interval":"year","interval_count":1,"name":"Gold"}}]}}}}`)
+		end := time.Unix(1541536000, 0).UTC()
+		assertSubscription(t, *mustParse(t, payload).Subscription, billing.Subscription{
+			ID: "sub_2017", CustomerID: "cus_2017", MetadataOrgID: "org_2017", Status: billing.StatusPastDue,
+			PriceID: "gold_yearly", Interval: billing.Year, Quantity: 5, CurrentPeriodEnd: &end,
+		})
+	})
+
+	t.Run("NoCancelAtIsNil", func(t *testing.T) {
+		s := spec
+		s.CancelAt = time.Time{}
+		payload := stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: created}, s)
+		if !strings.Contains(string(payload), `"cancel_at":null`) {
+			t.Fatalf("cancel_at not sent as null: %s", payload)
+		}
+		if got := mustParse(t, payload).Subscription.CancelAt; got != nil {
+			t.Fatalf("cancelAt = %v, want nil", got)
+		}
+	})
+
 	// As Stripe sent it in 2023: period at the top level, customer expanded,
 	// no lookup key, null trial.
 	t.Run("OldVersionLiteral", func(t *testing.T) {
@@ -72,6 +118,29 @@ func TestParseEvent_Subscription(t *testing.T) {
 			Interval: billing.Year, Quantity: 1, CurrentPeriodEnd: &end,
 		})
 	})
+}
+
+// A status Stripe adds after this build is reported as unknown, with Stripe's
+// value kept for the log; every status billingd knows maps to itself.
+func TestParseEvent_SubscriptionStatus(t *testing.T) {
+	parse := func(t *testing.T, spec stripeevent.SubscriptionSpec) billing.Subscription {
+		t.Helper()
+		return *mustParse(t, stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: created}, spec)).Subscription
+	}
+	t.Run("Unknown", func(t *testing.T) {
+		got := parse(t, stripeevent.SubscriptionSpec{RawStatus: "on_hold"})
+		if got.Status != billing.StatusUnknown || got.RawStatus != "on_hold" {
+			t.Fatalf("status = %q raw %q, want unknown raw on_hold", got.Status, got.RawStatus)
+		}
+	})
+	for _, status := range billing.StripeStatuses {
+		t.Run(string(status), func(t *testing.T) {
+			got := parse(t, stripeevent.SubscriptionSpec{Status: status})
+			if got.Status != status || got.RawStatus != "" {
+				t.Fatalf("status = %q raw %q, want %q", got.Status, got.RawStatus, status)
+			}
+		})
+	}
 }
 
 func TestParseEvent_CheckoutSession(t *testing.T) {
@@ -121,6 +190,38 @@ func TestParseEvent_Invoice(t *testing.T) {
 			}
 		})
 	}
+
+	// Before 2018-11-08 an invoice has flags, no status: billing decides by
+	// the event type.
+	t.Run("OldVersionWithoutStatus", func(t *testing.T) {
+		payload := stripeevent.InvoiceEvent(stripeevent.EventSpec{
+			Type: billing.EventInvoicePaymentSucceeded, Created: created, APIVersion: "2017-08-15",
+		}, spec)
+		if strings.Contains(string(payload), `"status"`) || !strings.Contains(string(payload), `"paid":true`) {
+			t.Fatalf("not shaped like a 2017-08-15 invoice: %s", payload)
+		}
+		noStatus := want
+		noStatus.Status = ""
+		if got := mustParse(t, payload).Invoice; *got != noStatus {
+			t.Errorf("invoice = %+v, want %+v", got, noStatus)
+		}
+	})
+
+	t.Run("OwnMetadataNamesTheOrg", func(t *testing.T) {
+		for name, version := range map[string]string{"Basil": "", "BeforeBasil": "2024-06-20"} {
+			own := spec
+			own.InvoiceOrgID = "org_own"
+			payload := stripeevent.InvoiceEvent(stripeevent.EventSpec{Type: billing.EventInvoicePaid, Created: created, APIVersion: version}, own)
+			if got := mustParse(t, payload).Invoice.OrgID; got != "org_own" {
+				t.Errorf("%s: org = %q, want the invoice's own org_own over its subscription's", name, got)
+			}
+		}
+		oneOff := stripeevent.InvoiceSpec{ID: "in_2", CustomerID: "cus_1", InvoiceOrgID: "org_own"}
+		payload := stripeevent.InvoiceEvent(stripeevent.EventSpec{Type: billing.EventInvoicePaid, Created: created}, oneOff)
+		if got := mustParse(t, payload).Invoice; got.OrgID != "org_own" || got.SubscriptionID != "" {
+			t.Errorf("one-off invoice = %+v, want org_own and no subscription", got)
+		}
+	})
 }
 
 // Every handled type fills the object billing reads; others fill none.
@@ -259,10 +360,11 @@ func mustParse(t *testing.T, payload []byte) billing.Event {
 
 func assertSubscription(t *testing.T, got, want billing.Subscription) {
 	t.Helper()
-	if !timesEqual(got.TrialEnd, want.TrialEnd) || !timesEqual(got.CurrentPeriodEnd, want.CurrentPeriodEnd) {
-		t.Errorf("trial end = %v, period end = %v; want %v, %v", got.TrialEnd, got.CurrentPeriodEnd, want.TrialEnd, want.CurrentPeriodEnd)
+	if !timesEqual(got.TrialEnd, want.TrialEnd) || !timesEqual(got.CurrentPeriodEnd, want.CurrentPeriodEnd) || !timesEqual(got.CancelAt, want.CancelAt) {
+		t.Errorf("trial end = %v, period end = %v, cancel at = %v; want %v, %v, %v",
+			got.TrialEnd, got.CurrentPeriodEnd, got.CancelAt, want.TrialEnd, want.CurrentPeriodEnd, want.CancelAt)
 	}
-	got.TrialEnd, got.CurrentPeriodEnd, want.TrialEnd, want.CurrentPeriodEnd = nil, nil, nil, nil
+	got.TrialEnd, got.CurrentPeriodEnd, got.CancelAt, want.TrialEnd, want.CurrentPeriodEnd, want.CancelAt = nil, nil, nil, nil, nil, nil
 	if got != want {
 		t.Errorf("subscription = %+v\nwant %+v", got, want)
 	}
@@ -273,4 +375,25 @@ func timesEqual(a, b *time.Time) bool {
 		return a == b
 	}
 	return a.Equal(*b)
+}
+
+// An event whose fields billingd stores carry a NUL byte is malformed:
+// PostgreSQL would refuse the write with a 500.
+func TestParseEvent_ErrUnstorable(t *testing.T) {
+	const secret = "whsec_test"
+	for name, spec := range map[string]stripeevent.SubscriptionSpec{
+		"MetadataOrg": {OrgID: "org\x00a", LookupKey: "pro_monthly"},
+		"Customer":    {OrgID: "org_a", CustomerID: "cus\x00a", LookupKey: "pro_monthly"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			payload := stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated}, spec)
+			_, err := stripe.ParseEvent(payload, stripeevent.Sign(payload, secret, time.Now()), secret)
+			if billing.ErrorCode(err) != billing.EBadRequest {
+				t.Fatalf("err = %v, want %s", err, billing.EBadRequest)
+			}
+			if _, err := stripe.DecodeEvent(payload); billing.ErrorCode(err) != billing.EBadRequest {
+				t.Fatalf("DecodeEvent err = %v, want %s", err, billing.EBadRequest)
+			}
+		})
+	}
 }
