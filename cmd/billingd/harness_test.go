@@ -73,7 +73,8 @@ func startBillingd(t *testing.T, extraEnv map[string]string) (string, secrets) {
 type instance struct {
 	base string
 	secrets
-	logs    *syncBuffer // stdout and stderr
+	env     map[string]string // the whole environment it runs with
+	logs    *syncBuffer       // stdout and stderr
 	cancel  context.CancelFunc
 	done    <-chan error
 	stopped sync.Once
@@ -94,7 +95,7 @@ func launch(t *testing.T, extraEnv map[string]string) *instance {
 	b := &instance{
 		base:    "http://127.0.0.1:" + strconv.Itoa(port),
 		secrets: secrets{WebhookSecret: env["STRIPE_WEBHOOK_SECRET"], JWTSecret: env["AUTH_JWT_SECRET"]},
-		logs:    &syncBuffer{}, cancel: cancel, done: done,
+		env:     env, logs: &syncBuffer{}, cancel: cancel, done: done,
 	}
 	go func() { done <- run(ctx, []string{"billingd"}, getenvFrom(env), b.logs, b.logs) }()
 	t.Cleanup(func() { b.stop(t) })

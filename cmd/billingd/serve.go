@@ -30,6 +30,10 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
+// maxHeaderBytes makes a request head over 32 KiB a 431 (SPEC §4); net/http
+// reads MaxHeaderBytes plus 4096 bytes of bufio slack before refusing.
+const maxHeaderBytes = 32<<10 - 4096
+
 // serveHooks let dev mode extend serve; the zero value changes nothing.
 type serveHooks struct {
 	// listening, when not nil, receives the bound address once the server accepts.
@@ -48,9 +52,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	logger := newLogger(stdout, cfg.LogLevel)
 	logger.Info("starting billingd", "config", cfg)
 
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer st.Close()
 	telemetry, err := newMetrics(st)
@@ -70,15 +74,19 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{
 		APIBase: cfg.StripeAPIBase, Logger: logger, Observe: telemetry.ObserveStripe,
 	})
-	svc := billing.NewService(st, payments, notifier, billing.Options{
-		Catalog: cfg.Catalog, Access: billing.Access{PastDueAccess: cfg.PastDueAccess}, AutomaticTax: cfg.AutomaticTax,
-		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
-		RedirectAllowed: cfg.RedirectAllowed, Logger: logger,
-	})
+	svc := newService(cfg, st, payments, notifier, logger)
+	// Background jobs outlive the serving context: shutdown stops them after
+	// the server, so a running reconcile can finish its transaction.
+	stopJobs, err := startJobs(context.WithoutCancel(ctx), cfg, st, newReconciler(cfg, st, payments, svc, logger, telemetry), logger)
+	if err != nil {
+		return err
+	}
+	defer stopJobsAfter(stopJobs, logger)
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
+	life := httpapi.NewLifecycle()
 	deps := httpapi.Deps{
 		Service: svc, Verifier: verifier, Logger: logger,
 		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,
@@ -87,6 +95,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 		},
 		Metrics:            telemetry,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		Database:           st,
+		Lifecycle:          life,
 	}
 	if hooks.devMode != nil {
 		deps.Dev = hooks.devMode(cfg, svc, ownWebhookURL(ln.Addr()))
@@ -98,12 +108,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	}
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// Shutdown waits for in-flight requests; long-polls answer at once instead
 	// of holding it for up to 25 s.
-	srv.RegisterOnShutdown(svc.Drain)
+	srv.RegisterOnShutdown(life.Drain)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
@@ -116,7 +126,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(srv, svc, cfg, logger)
+	return shutdown(srv, life, cfg, logger)
 }
 
 // shutdown stops serving in the order a load balancer needs: readiness fails
@@ -124,11 +134,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 // stops accepting, long-polls answer with the current state (Drain, registered
 // on the server) and in-flight requests finish. All of it must fit in
 // SHUTDOWN_TIMEOUT; requests still running then are cut off.
-func shutdown(srv *http.Server, svc *billing.Service, cfg config.Config, logger *slog.Logger) error {
+func shutdown(srv *http.Server, life *httpapi.Lifecycle, cfg config.Config, logger *slog.Logger) error {
 	// A fresh context: the serving one is already done, and the grace period starts now.
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	svc.BeginShutdown()
+	life.BeginShutdown()
 	srv.SetKeepAlivesEnabled(false) // clients reconnect, and the balancer sends them elsewhere
 	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "grace", cfg.ShutdownTimeout.String())
 	time.Sleep(cfg.ShutdownDelay) // config keeps it below the grace period
@@ -150,10 +160,10 @@ func ownWebhookURL(addr net.Addr) string {
 // PostgreSQL's LISTEN/NOTIFY, or in-process for SQLite (one process's file).
 func newNotifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (billing.Notifier, func(), error) {
 	local := notify.NewLocal()
-	if driver, _ := cfg.Database(); driver != "postgres" {
+	if cfg.Database.Dialect() != store.DialectPostgres {
 		return local, func() {}, nil
 	}
-	n, err := pgnotify.Start(ctx, cfg.DatabaseURL, local, logger)
+	n, err := pgnotify.Start(ctx, cfg.Database.PostgresURL(), local, pgnotify.Options{Logger: logger, Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -164,4 +174,17 @@ func newNotifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (b
 // context carries its request id.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(httpapi.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+}
+
+// jobsStopTimeout bounds how long a stopping process waits for a running
+// background job (a reconcile) before cancelling it; the next run redoes it.
+const jobsStopTimeout = 5 * time.Second
+
+// stopJobsAfter stops the background jobs once serving has ended.
+func stopJobsAfter(stop func(context.Context) error, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), jobsStopTimeout)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		logger.Warn("stopping background jobs", "error", err)
+	}
 }
