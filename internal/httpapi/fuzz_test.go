@@ -12,12 +12,7 @@ import (
 
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/auth/authtest"
-	"github.com/billingd/billingd/internal/billing"
-	"github.com/billingd/billingd/internal/billing/billingtest"
-	"github.com/billingd/billingd/internal/config"
 	"github.com/billingd/billingd/internal/httpapi"
-	"github.com/billingd/billingd/internal/notify"
-	"github.com/billingd/billingd/internal/store/storetest"
 	"github.com/billingd/billingd/internal/stripe"
 )
 
@@ -31,16 +26,11 @@ const (
 )
 
 // fuzzHandler is newTestServer's handler for a fuzz target, which has no
-// *testing.T to build one with: the same SQLite store and fake Stripe, served
-// in-process so that any bytes reach it. Long-polls answer at once.
+// *testing.T to build one with: the same service, served in-process so that
+// any bytes reach it. Long-polls answer at once.
 func fuzzHandler(tb testing.TB) http.Handler {
 	tb.Helper()
-	cfg := config.Config{AppURL: "https://app.example.com", AllowedRedirectOrigins: []string{"https://app.example.com"}}
-	st := storetest.OpenSQLite(tb)
-	svc := billing.NewService(st, billingtest.NewPayments(), notify.NewLocal(), billing.Options{
-		Access: billing.Access{PastDueAccess: true}, RedirectAllowed: cfg.RedirectAllowed,
-		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
-	})
+	svc, st, _ := newTestService(tb)
 	verifier, err := auth.NewVerifier(tb.Context(), auth.Options{HS256Secret: jwtSecret, Issuer: issuer, Audience: audience})
 	if err != nil {
 		tb.Fatal(err)

@@ -47,15 +47,23 @@ type testServer struct {
 
 // newTestServer builds the server; opts adjust its dependencies (rate
 // limits, CORS origins, dev mode).
-func newTestServer(t *testing.T, opts ...func(*httpapi.Deps)) *testServer {
-	t.Helper()
-	st := storetest.OpenSQLite(t)
+// newTestService is the service every handler test serves: a private SQLite
+// store and the fake Stripe.
+func newTestService(tb testing.TB) (*billing.Service, *store.Store, *billingtest.Payments) {
+	tb.Helper()
+	st := storetest.OpenSQLite(tb)
 	payments := billingtest.NewPayments()
 	cfg := config.Config{AppURL: "https://app.example.com", AllowedRedirectOrigins: []string{"https://app.example.com"}}
 	svc := billing.NewService(st, payments, notify.NewLocal(), billing.Options{
 		Access: billing.Access{PastDueAccess: true}, RedirectAllowed: cfg.RedirectAllowed,
 		DefaultSuccessURL: cfg.DefaultSuccessURL(), DefaultCancelURL: cfg.DefaultCancelURL(),
 	})
+	return svc, st, payments
+}
+
+func newTestServer(t *testing.T, opts ...func(*httpapi.Deps)) *testServer {
+	t.Helper()
+	svc, st, payments := newTestService(t)
 	jwks := authtest.NewJWKSServer(t)
 	verifier, err := auth.NewVerifier(t.Context(), auth.Options{
 		HS256Secret: jwtSecret, JWKSURL: jwks.URL(), Issuer: issuer, Audience: audience,
