@@ -175,10 +175,13 @@ func (s *Service) lockSubscriptionOrgs(ctx context.Context, tx Store, sub Subscr
 		return l, nil
 	}
 	found, err := lockOrgs(ctx, tx, l.orgID, l.cur.OrgID)
-	if err != nil || !found[l.orgID] {
+	if err != nil || found[l.orgID] == nil {
 		return l, err
 	}
 	l.known = true
+	if err := s.warnIfCustomerDisagrees(ctx, tx, *found[l.orgID], sub.MetadataOrgID, sub.CustomerID); err != nil {
+		return l, err
+	}
 	// Read again under the locks: a concurrent event may have moved it meanwhile.
 	if l.cur, l.stored, err = storedSubscription(ctx, tx, sub.ID); err != nil {
 		return l, err
@@ -192,23 +195,23 @@ func (s *Service) lockSubscriptionOrgs(ctx context.Context, tx Store, sub Subscr
 }
 
 // lockOrgs locks the rows of the orgs ids names ("" skipped) in id order, so
-// that two transactions locking the same orgs cannot deadlock, and reports
-// which exist.
-func lockOrgs(ctx context.Context, tx Store, ids ...string) (map[string]bool, error) {
+// that two transactions locking the same orgs cannot deadlock, and returns
+// each locked row by id (nil for an org that does not exist).
+func lockOrgs(ctx context.Context, tx Store, ids ...string) (map[string]*Organization, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	found := make(map[string]bool, len(ids))
+	found := make(map[string]*Organization, len(ids))
 	for _, id := range ids {
 		if id == "" {
 			continue
 		}
-		_, err := tx.LockOrganization(ctx, id)
+		org, err := tx.LockOrganization(ctx, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			found[id] = false
+			found[id] = nil
 		case err != nil:
 			return nil, fmt.Errorf("lock organization: %w", err)
 		default:
-			found[id] = true
+			found[id] = &org
 		}
 	}
 	return found, nil

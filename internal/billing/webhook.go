@@ -147,35 +147,55 @@ func (s *Service) withOrg(ctx context.Context, tx Store, metadataOrg, customerID
 	if orgID == "" {
 		return EventResult{Outcome: OutcomeUnknownOrg}, nil
 	}
-	if _, err := tx.LockOrganization(ctx, orgID); errors.Is(err, ErrNotFound) {
+	org, err := tx.LockOrganization(ctx, orgID)
+	if errors.Is(err, ErrNotFound) {
 		return EventResult{Outcome: OutcomeUnknownOrg, OrgID: orgID}, nil
 	} else if err != nil {
 		return EventResult{}, fmt.Errorf("lock organization: %w", err)
+	}
+	if err := s.warnIfCustomerDisagrees(ctx, tx, org, metadataOrg, customerID); err != nil {
+		return EventResult{}, err
 	}
 	outcome, err := apply(orgID)
 	return EventResult{Outcome: outcome, OrgID: orgID}, err
 }
 
 // resolveOrg names the org an object belongs to: its metadata's, else its
-// Customer's; "" when neither names one. Metadata wins when they disagree,
-// with a warning: someone changed one of them at Stripe.
+// Customer's; "" when neither names one. Metadata wins when they disagree
+// (warnIfCustomerDisagrees says so once the org is locked), so the common
+// case, an object carrying its org, costs no query here.
 func (s *Service) resolveOrg(ctx context.Context, tx Store, metadataOrg, customerID string) (string, error) {
-	if customerID == "" {
+	if metadataOrg != "" || customerID == "" {
 		return metadataOrg, nil
 	}
 	owner, err := tx.OrganizationByCustomer(ctx, customerID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return metadataOrg, nil
+		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("resolve org of customer: %w", err)
-	case metadataOrg == "":
-		return owner.ID, nil
+	}
+	return owner.ID, nil
+}
+
+// warnIfCustomerDisagrees logs when the object's metadata names org but its
+// Customer belongs to another org: someone changed one of them at Stripe. It
+// looks the Customer up only when it is not the org's own.
+func (s *Service) warnIfCustomerDisagrees(ctx context.Context, tx Store, org Organization, metadataOrg, customerID string) error {
+	if metadataOrg == "" || customerID == "" || org.StripeCustomerID == customerID {
+		return nil
+	}
+	owner, err := tx.OrganizationByCustomer(ctx, customerID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("resolve org of customer: %w", err)
 	case owner.ID != metadataOrg:
 		s.log.WarnContext(ctx, "metadata names another organization than the Customer's; metadata wins",
 			"metadata_org", metadataOrg, "customer_org", owner.ID, "customer_id", customerID)
 	}
-	return metadataOrg, nil
+	return nil
 }
 
 // applyCheckout records what became of a checkout session and links it to its
