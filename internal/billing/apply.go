@@ -156,9 +156,14 @@ type lockedSubscription struct {
 	stored bool // cur is the stored state, read under the locks
 }
 
-// lockSubscriptionOrgs resolves the org sub belongs to and locks its row and
-// that of the org the subscription is stored under. A subscription whose
-// metadata and Customer name no org stays where it is.
+// lockSubscriptionOrgs resolves the org sub belongs to, locks the stored
+// subscription's row, then the rows of that org and of the org the
+// subscription is stored under, in id order. A subscription whose metadata
+// and Customer name no org stays where it is.
+//
+// The subscription's lock keeps its org from changing under us, so one read
+// suffices; only a subscription not stored yet is read again under the org
+// locks, in case a concurrent first event stored it meanwhile.
 func (s *Service) lockSubscriptionOrgs(ctx context.Context, tx Store, sub Subscription) (lockedSubscription, error) {
 	var l lockedSubscription
 	var err error
@@ -182,7 +187,9 @@ func (s *Service) lockSubscriptionOrgs(ctx context.Context, tx Store, sub Subscr
 	if err := s.warnIfCustomerDisagrees(ctx, tx, *found[l.orgID], sub.MetadataOrgID, sub.CustomerID); err != nil {
 		return l, err
 	}
-	// Read again under the locks: a concurrent event may have moved it meanwhile.
+	if l.stored {
+		return l, nil
+	}
 	if l.cur, l.stored, err = storedSubscription(ctx, tx, sub.ID); err != nil {
 		return l, err
 	}
@@ -217,8 +224,9 @@ func lockOrgs(ctx context.Context, tx Store, ids ...string) (map[string]*Organiz
 	return found, nil
 }
 
+// storedSubscription locks and reads a subscription, and says whether it is stored.
 func storedSubscription(ctx context.Context, tx Store, id string) (SubscriptionState, bool, error) {
-	cur, err := tx.Subscription(ctx, id)
+	cur, err := tx.LockSubscription(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return SubscriptionState{}, false, nil

@@ -39,6 +39,10 @@ type Store interface {
 
 	// Subscription returns a subscription's stored state, or ErrNotFound.
 	Subscription(ctx context.Context, id string) (SubscriptionState, error)
+	// LockSubscription returns a subscription's stored state and, inside InTx,
+	// locks its row until the transaction ends, so that its org cannot change
+	// meanwhile; ErrNotFound (and no lock) if it is not stored.
+	LockSubscription(ctx context.Context, id string) (SubscriptionState, error)
 	// SubscriptionsByOrg returns every stored subscription of the org.
 	SubscriptionsByOrg(ctx context.Context, orgID string) ([]SubscriptionState, error)
 	// SaveSubscription inserts or replaces a subscription's state.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm/clause"
+
 	"github.com/billingd/billingd/internal/billing"
 )
 
@@ -75,6 +77,20 @@ func fromSubscriptionState(s billing.SubscriptionState) subscriptionRow {
 // Subscription returns a subscription's stored state, or billing.ErrNotFound.
 func (s *Store) Subscription(ctx context.Context, id string) (billing.SubscriptionState, error) {
 	row, err := take[subscriptionRow](ctx, s.db, "subscription", map[string]any{"id": id})
+	if err != nil {
+		return billing.SubscriptionState{}, err
+	}
+	return toSubscriptionState(row), nil
+}
+
+// LockSubscription is Subscription that, inside a transaction, also locks the
+// row (SELECT … FOR UPDATE on PostgreSQL; SQLite's single writer needs none).
+func (s *Store) LockSubscription(ctx context.Context, id string) (billing.SubscriptionState, error) {
+	var lock []clause.Expression
+	if s.inTx {
+		lock = append(lock, clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	row, err := take[subscriptionRow](ctx, s.db, "lock subscription", map[string]any{"id": id}, lock...)
 	if err != nil {
 		return billing.SubscriptionState{}, err
 	}
