@@ -37,7 +37,7 @@ func (r *recordingTB) reported() []string {
 const entitlementBody = `{"success":true,"data":{"organizationId":"org_1","plan":"pro",
 	"status":"trialing","active":true,"seats":1,"features":["reports"],
 	"trialEndsAt":"2030-01-15T00:00:00Z","currentPeriodEnd":null,"cancelAtPeriodEnd":false,"cancelAt":null,
-	"updatedAt":"2030-01-01T00:00:00Z",
+	"version":3,"updatedAt":"2030-01-01T00:00:00Z",
 	"checkout":{"sessionId":"cs_test_1","status":"complete","ready":true}}}`
 
 func headers(kv ...string) http.Header {
@@ -82,6 +82,10 @@ func TestValidateResponse(t *testing.T) {
 
 		{name: "ErrMissingPlan", req: entitlement, status: 200, header: jsonHeaders("ETag", `"e1"`),
 			body: strings.Replace(entitlementBody, `"plan":"pro",`, "", 1), invalid: `"plan"`},
+		{name: "ErrMissingVersion", req: entitlement, status: 200, header: jsonHeaders("ETag", `"e1"`),
+			body: strings.Replace(entitlementBody, `"version":3,`, "", 1), invalid: `"version"`},
+		{name: "ErrNegativeVersion", req: entitlement, status: 200, header: jsonHeaders("ETag", `"e1"`),
+			body: strings.Replace(entitlementBody, `"version":3,`, `"version":-1,`, 1), invalid: "version"},
 		{name: "ErrWrongEnvelope", req: checkout, status: 200, header: jsonHeaders(),
 			body: `{"sessionId":"cs_test_1"}`, invalid: "doesn't match schema"},
 		{name: "ErrUndocumentedStatus", req: checkout, status: 409,

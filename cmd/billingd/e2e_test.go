@@ -62,6 +62,7 @@ func testCheckoutWebhookEntitlement(t *testing.T, extraEnv map[string]string) {
 	if ent.Plan != "free" || ent.Status != "none" || ent.Active || ent.OrganizationID != org {
 		t.Fatalf("entitlement before any webhook = %+v, want %s free/none", ent, org)
 	}
+	expectVersion(t, ent, 0, "before any webhook")
 	freeTag := resp.header.Get("ETag")
 	if freeTag == "" {
 		t.Fatal("entitlement response has no ETag")
@@ -113,6 +114,7 @@ func testCheckoutWebhookEntitlement(t *testing.T, extraEnv map[string]string) {
 	if ent.Plan != "pro" || ent.Status != "trialing" || !ent.Active {
 		t.Fatalf("entitlement after the subscription webhook = %+v, want pro/trialing/active", ent)
 	}
+	expectVersion(t, ent, 1, "after the subscription webhook")
 	if tag := p.resp.header.Get("ETag"); tag == "" || tag == freeTag {
 		t.Fatalf("ETag after the change = %q, want a new one (was %q)", tag, freeTag)
 	}
@@ -138,9 +140,10 @@ func testCheckoutWebhookEntitlement(t *testing.T, extraEnv map[string]string) {
 	// 6. Stripe redelivers the subscription event: no second effect.
 	expectReceipt(t, postWebhook(t, client, base, sec.WebhookSecret, subEvent), true)
 
-	// 7. Conditional GET with the current tag.
+	// 7. Conditional GET with the current tag; neither the checkout nor the
+	// redelivery changed the entitlement, so its version is still 1.
 	resp = mustSend(t, client, base, request{method: http.MethodGet, path: "/api/billing/entitlement", token: token})
-	expect[entitlement](t, resp, http.StatusOK)
+	expectVersion(t, expect[entitlement](t, resp, http.StatusOK).Data, 1, "after the checkout and a redelivery")
 	tag := resp.header.Get("ETag")
 	resp = mustSend(t, client, base, request{
 		method: http.MethodGet, path: "/api/billing/entitlement", token: token,
@@ -151,7 +154,20 @@ func testCheckoutWebhookEntitlement(t *testing.T, extraEnv map[string]string) {
 			resp.status, resp.header.Get("ETag"), resp.body, tag)
 	}
 
-	// 8. A subscribed org cannot start another checkout.
+	// 8. The trial ends: the update changes the entitlement and its version.
+	resp = postWebhook(t, client, base, sec.WebhookSecret, stripeevent.SubscriptionEvent(
+		stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: time.Now().Add(2 * time.Second)},
+		stripeevent.SubscriptionSpec{ID: subID, CustomerID: customerID, OrgID: org, Status: billing.StatusActive, LookupKey: "pro_monthly"},
+	))
+	expectReceipt(t, resp, false)
+	resp = mustSend(t, client, base, request{method: http.MethodGet, path: "/api/billing/entitlement", token: token})
+	ent = expect[entitlement](t, resp, http.StatusOK).Data
+	if ent.Status != "active" {
+		t.Fatalf("entitlement after the update = %+v, want active", ent)
+	}
+	expectVersion(t, ent, 2, "after the update")
+
+	// 9. A subscribed org cannot start another checkout.
 	resp = mustSend(t, client, base, request{
 		method: http.MethodPost, path: "/api/billing/checkout", token: token, body: []byte(`{"plan":"pro"}`),
 	})
@@ -348,5 +364,13 @@ func TestRun_ShutdownReleasesLongPolls(t *testing.T) {
 		t.Logf("run returned %v after shutdown began", time.Since(stopped))
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return within 5 s of shutdown")
+	}
+}
+
+// expectVersion checks the entitlement's version, which the JSON must carry.
+func expectVersion(t *testing.T, ent entitlement, want int64, when string) {
+	t.Helper()
+	if ent.Version == nil || *ent.Version != want {
+		t.Fatalf("entitlement version %s = %v, want %d", when, ent.Version, want)
 	}
 }

@@ -278,6 +278,7 @@ type entitlement struct {
 	Plan           string `json:"plan"`
 	Status         string `json:"status"`
 	Active         bool   `json:"active"`
+	Version        *int64 `json:"version"` // nil: absent from the JSON
 	Checkout       *struct {
 		SessionID string `json:"sessionId"`
 		Status    string `json:"status"`

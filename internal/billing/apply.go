@@ -297,7 +297,12 @@ func (s *Service) planOf(sub Subscription) string {
 }
 
 // deriveEntitlement picks the org's current subscription and writes the
-// entitlement from it when it changed.
+// entitlement from it when it changed, with the next Version.
+//
+// The view also depends on the access policy (PAST_DUE_ACCESS), applied when
+// it is read; within one configuration only a stored change changes the view,
+// so Version is bumped on every stored change and only then. The caller holds
+// the org's row lock, which serializes the bumps of one org.
 func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string) error {
 	subs, err := tx.SubscriptionsByOrg(ctx, orgID)
 	if err != nil {
@@ -330,6 +335,7 @@ func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string)
 		return nil
 	}
 	next.UpdatedAt = s.now()
+	next.Version = prev.Version + 1
 	if err := tx.SaveEntitlement(ctx, next); err != nil {
 		return fmt.Errorf("save entitlement: %w", err)
 	}

@@ -132,6 +132,10 @@ type Entitlement struct {
 	// EventCreated is the Stripe `created` time of the last event written.
 	EventCreated time.Time
 	UpdatedAt    time.Time
+	// Version counts the org's entitlement writes: each one that changes the
+	// entitlement stores the previous Version + 1, so it strictly increases
+	// per org; 0 means never written.
+	Version int64
 }
 
 // NoEntitlement is the entitlement of an org billingd has never seen paying.

@@ -87,7 +87,7 @@ func TestEntitlementCache(t *testing.T) {
 		before := e.entitlement(t, "org_a")
 		got := make(chan billing.EntitlementView, 1)
 		go func() {
-			v, _ := e.svc.WaitEntitlement(context.Background(), billing.EntitlementQuery{OrgID: "org_a"}, before.Version(), 5*time.Second, nil)
+			v, _ := e.svc.WaitEntitlement(context.Background(), billing.EntitlementQuery{OrgID: "org_a"}, before.ETag(), 5*time.Second, nil)
 			got <- v
 		}()
 		time.Sleep(50 * time.Millisecond)

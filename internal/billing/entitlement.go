@@ -24,6 +24,7 @@ type EntitlementView struct {
 	CancelAtPeriodEnd bool
 	CancelAt          *time.Time // when Stripe will cancel (cancel_at); nil if not scheduled
 	UpdatedAt         *time.Time
+	Version           int64 // the stored entitlement's Version: 0 for an org never seen
 	// Checkout is set when the view was asked for with a session id.
 	Checkout *CheckoutReadiness
 
@@ -38,11 +39,11 @@ type CheckoutReadiness struct {
 	Ready     bool
 }
 
-// Version fingerprints everything a client sees, for ETags and long-polls.
-func (v EntitlementView) Version() string {
+// ETag fingerprints everything a client sees, for ETags and long-polls.
+func (v EntitlementView) ETag() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s|%s", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
-		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.CancelAt), fmtTime(v.UpdatedAt))
+	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s|%s|%d", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
+		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.CancelAt), fmtTime(v.UpdatedAt), v.Version)
 	if v.Checkout != nil {
 		fmt.Fprintf(h, "|%s|%s|%t", v.Checkout.SessionID, v.Checkout.Status, v.Checkout.Ready)
 	}
@@ -60,7 +61,8 @@ func fmtTime(t *time.Time) string {
 func (s *Service) view(e Entitlement) EntitlementView {
 	v := EntitlementView{
 		OrgID: e.OrgID, Plan: FreePlan, Status: e.Status, TrialEnd: e.TrialEnd, CurrentPeriodEnd: e.CurrentPeriodEnd,
-		CancelAtPeriodEnd: e.CancelAtPeriodEnd, CancelAt: e.CancelAt, Features: []string{}, subscriptionID: e.SubscriptionID,
+		CancelAtPeriodEnd: e.CancelAtPeriodEnd, CancelAt: e.CancelAt, Version: e.Version, Features: []string{},
+		subscriptionID: e.SubscriptionID,
 	}
 	switch v.Status {
 	case "":
@@ -199,11 +201,11 @@ func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
 // drains its polls), whichever comes first. It never fails because of the
 // timeout.
 // What is worth answering depends on what the caller holds:
-//   - since (the version of the client's ETag): any version other than since;
+//   - since (the client's ETag): any ETag other than since;
 //   - no since but a session id (a success page): the checkout being ready or
 //     expired. The session turning complete before its subscription arrives
-//     changes the version but is not the answer such a page waits for;
-//   - neither: any version other than the one when the call began.
+//     changes the ETag but is not the answer such a page waits for;
+//   - neither: any ETag other than the one when the call began.
 func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration, stop <-chan struct{}) (EntitlementView, error) {
 	// Subscribe before reading, so that a write between the read and the wait
 	// still wakes us.
@@ -217,7 +219,7 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 			return v, err
 		}
 		if since == "" && q.SessionID == "" {
-			since = v.Version()
+			since = v.ETag()
 		}
 		if worthAnswering(v, since) {
 			return v, nil
@@ -238,7 +240,7 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 // WaitEntitlement) should be answered with v.
 func worthAnswering(v EntitlementView, since string) bool {
 	if since != "" {
-		return v.Version() != since
+		return v.ETag() != since
 	}
 	c := v.Checkout
 	return c != nil && (c.Ready || c.Status == CheckoutExpired)

@@ -20,16 +20,16 @@ func TestEntitlement(t *testing.T) {
 		e.mustHaveNoRows(t, "org_new")
 	})
 
-	t.Run("VersionChangesWithState", func(t *testing.T) {
+	t.Run("ETagChangesWithState", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		e.ensureOrg(t, "org_a")
-		before := e.entitlement(t, "org_a").Version()
-		if again := e.entitlement(t, "org_a").Version(); again != before {
-			t.Fatalf("version of unchanged state changed: %s -> %s", before, again)
+		before := e.entitlement(t, "org_a").ETag()
+		if again := e.entitlement(t, "org_a").ETag(); again != before {
+			t.Fatalf("ETag of unchanged state changed: %s -> %s", before, again)
 		}
 		e.handle(t, subEvent("evt_1", billing.EventSubscriptionCreated, "org_a", "sub_1", billing.StatusActive, t0))
-		if after := e.entitlement(t, "org_a").Version(); after == before {
-			t.Fatal("version did not change when the plan did")
+		if after := e.entitlement(t, "org_a").ETag(); after == before {
+			t.Fatal("ETag did not change when the plan did")
 		}
 	})
 

@@ -111,7 +111,7 @@ func TestWaitEntitlement_SuccessPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, ready.Version(), 300*time.Millisecond, nil); err != nil {
+		if _, err := e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a", SessionID: session}, ready.ETag(), 300*time.Millisecond, nil); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d < 300*time.Millisecond {
@@ -126,7 +126,7 @@ func TestWaitEntitlement_SuccessPage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := startWait(t, e, session, open.Version(), 10*time.Second)
+		got := startWait(t, e, session, open.ETag(), 10*time.Second)
 		e.handle(t, completed(session))
 		select {
 		case a := <-got:

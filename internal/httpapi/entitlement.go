@@ -44,9 +44,9 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 	if err != nil {
 		return nil, err
 	}
-	version := v.Version()
-	tag := `"` + version + `"`
-	if wait == 0 && matchesETag(known, version) {
+	etag := v.ETag()
+	tag := `"` + etag + `"`
+	if wait == 0 && matchesETag(known, etag) {
 		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: tag}}, nil
 	}
 	return api.GetEntitlement200JSONResponse{
@@ -96,7 +96,7 @@ func readableOrg(ctx context.Context, requested string) (string, error) {
 	}
 }
 
-// etagValues parses If-None-Match into bare version strings.
+// etagValues parses If-None-Match into bare tags.
 func etagValues(header string) []string {
 	var out []string
 	for _, part := range strings.Split(header, ",") {
@@ -110,9 +110,9 @@ func etagValues(header string) []string {
 	return out
 }
 
-func matchesETag(known []string, version string) bool {
+func matchesETag(known []string, etag string) bool {
 	for _, k := range known {
-		if k == version || k == "*" {
+		if k == etag || k == "*" {
 			return true
 		}
 	}
@@ -123,7 +123,7 @@ func toAPIEntitlement(v billing.EntitlementView) api.Entitlement {
 	out := api.Entitlement{
 		OrganizationId: v.OrgID, Plan: v.Plan, Status: api.SubscriptionStatus(v.Status), Active: v.Active,
 		Seats: v.Seats, Features: v.Features, TrialEndsAt: utc(v.TrialEnd), CurrentPeriodEnd: utc(v.CurrentPeriodEnd),
-		CancelAtPeriodEnd: v.CancelAtPeriodEnd, CancelAt: utc(v.CancelAt), UpdatedAt: utc(v.UpdatedAt),
+		CancelAtPeriodEnd: v.CancelAtPeriodEnd, CancelAt: utc(v.CancelAt), Version: v.Version, UpdatedAt: utc(v.UpdatedAt),
 	}
 	if out.Features == nil {
 		out.Features = []string{}

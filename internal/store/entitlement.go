@@ -23,6 +23,7 @@ type entitlementRow struct {
 	CancelAt          *time.Time
 	EventCreated      time.Time
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
+	Version           int64
 }
 
 func (entitlementRow) TableName() string { return "entitlements" }
@@ -42,6 +43,7 @@ func toEntitlement(r entitlementRow) billing.Entitlement {
 		CancelAt:          loadedTimePtr(r.CancelAt),
 		EventCreated:      r.EventCreated.UTC(),
 		UpdatedAt:         r.UpdatedAt.UTC(),
+		Version:           r.Version,
 	}
 }
 
@@ -60,6 +62,7 @@ func fromEntitlement(e billing.Entitlement) entitlementRow {
 		CancelAt:          storedTimePtr(e.CancelAt),
 		EventCreated:      storedTime(e.EventCreated),
 		UpdatedAt:         storedTimeOr(e.UpdatedAt),
+		Version:           e.Version,
 	}
 }
 

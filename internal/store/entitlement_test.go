@@ -60,6 +60,25 @@ func testEntitlements(t *testing.T, s *store.Store) {
 			want.CancelAt = nil
 		}
 	})
+	t.Run("SaveEntitlement/VersionIsKeptAndReplaced", func(t *testing.T) {
+		want := entitlement(uniqueID(t, "org"), 1)
+		for _, version := range []int64{1, 2, 1 << 40} { // bigint: beyond int32
+			want.Version = version
+			if err := s.SaveEntitlement(t.Context(), want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Entitlement(t.Context(), want.OrgID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, got, want)
+			many, err := s.EntitlementsOf(t.Context(), []string{want.OrgID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, many, []billing.Entitlement{want})
+		}
+	})
 	t.Run("EntitlementsOf/ThoseThatHaveOne", func(t *testing.T) {
 		a, b := entitlement(uniqueID(t, "org_a"), 1), entitlement(uniqueID(t, "org_b"), 2)
 		for _, e := range []billing.Entitlement{a, b, entitlement(uniqueID(t, "org_not_asked"), 3)} {
