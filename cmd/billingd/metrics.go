@@ -7,13 +7,13 @@ import (
 	"github.com/billingd/billingd/internal/store"
 )
 
-// newMetrics returns the process's metrics, with the store's connection pool
+// newMetrics returns the process's metrics, with the store's connection pools
 // among them.
 func newMetrics(st *store.Store) (*metrics.Metrics, error) {
 	m := metrics.New()
-	db, err := st.SQLDB()
-	if err == nil {
-		err = m.RegisterDB(db)
+	err := m.RegisterDB(metrics.WritePool, st.WriterDB())
+	if err == nil && st.ReaderDB() != st.WriterDB() {
+		err = m.RegisterDB(metrics.ReadPool, st.ReaderDB())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)

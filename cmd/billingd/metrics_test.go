@@ -102,8 +102,10 @@ func TestEndToEnd_Metrics(t *testing.T) {
 		}
 	})
 	t.Run("DatabasePool", func(t *testing.T) {
-		wantAtLeast(1, "go_sql_open_connections", "db_name", "billingd")
-		wantAtLeast(0, "go_sql_in_use_connections", "db_name", "billingd")
+		for _, pool := range []string{"billingd", "billingd_read"} {
+			wantAtLeast(1, "go_sql_open_connections", "db_name", pool)
+			wantAtLeast(0, "go_sql_in_use_connections", "db_name", pool)
+		}
 	})
 	t.Run("Runtime", func(t *testing.T) {
 		wantAtLeast(1, "go_goroutines")

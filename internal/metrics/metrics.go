@@ -110,12 +110,19 @@ func (m *Metrics) Handler() http.Handler {
 	return m.handler
 }
 
-// RegisterDB adds the connection pool stats of db (go_sql_*{db_name="billingd"}).
-func (m *Metrics) RegisterDB(db *sql.DB) error {
+// Pool names, the db_name label of go_sql_*: the pool writes and
+// transactions use keeps the name it had before reads got their own.
+const (
+	WritePool = namespace
+	ReadPool  = namespace + "_read"
+)
+
+// RegisterDB adds the connection pool stats of db (go_sql_*{db_name=pool}).
+func (m *Metrics) RegisterDB(pool string, db *sql.DB) error {
 	if m == nil {
 		return nil
 	}
-	return m.reg.Register(collectors.NewDBStatsCollector(db, namespace))
+	return m.reg.Register(collectors.NewDBStatsCollector(db, pool))
 }
 
 // ObserveHTTP records one served request. route must be a route template (or

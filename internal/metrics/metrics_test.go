@@ -88,13 +88,18 @@ func TestLongPollStarted(t *testing.T) {
 
 func TestRegisterDB(t *testing.T) {
 	m := metrics.New()
-	if err := m.RegisterDB(openDB(t)); err != nil {
+	if err := m.RegisterDB(metrics.WritePool, openDB(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RegisterDB(metrics.ReadPool, openDB(t)); err != nil {
 		t.Fatal(err)
 	}
 	s := scrape(t, m)
-	for _, name := range []string{"go_sql_open_connections", "go_sql_in_use_connections", "go_sql_wait_count_total"} {
-		if _, ok := s.Value(name, "db_name", "billingd"); !ok {
-			t.Errorf("no %s{db_name=billingd}", name)
+	for _, pool := range []string{"billingd", "billingd_read"} {
+		for _, name := range []string{"go_sql_open_connections", "go_sql_in_use_connections", "go_sql_wait_count_total"} {
+			if _, ok := s.Value(name, "db_name", pool); !ok {
+				t.Errorf("no %s{db_name=%s}", name, pool)
+			}
 		}
 	}
 }
@@ -134,7 +139,7 @@ func TestNilMetrics(t *testing.T) {
 	m.ObserveStripe("create_customer", time.Millisecond, nil)
 	m.LongPollStarted()()
 	m.ObserveReconcile(map[string]int{"subscription_state": 1}, 1, nil)
-	if err := m.RegisterDB(nil); err != nil {
+	if err := m.RegisterDB(metrics.WritePool, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -87,6 +87,11 @@ func Open(ctx context.Context, loc Location, opts Options) (*Store, error) {
 // store's FIFO queue, in database/sql's).
 func (s *Store) WriterDB() *sql.DB { return s.pools.writer }
 
+// ReaderDB is the pool reads outside a transaction use; on sqlite::memory:
+// it is WriterDB. Like WriterDB it is for metrics and the job queue: queries
+// of billingd's own go through the Store's methods.
+func (s *Store) ReaderDB() *sql.DB { return s.pools.reader }
+
 // Dialect is DialectPostgres or DialectSQLite.
 func (s *Store) Dialect() string { return s.pools.dialect }
 
