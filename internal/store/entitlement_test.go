@@ -17,14 +17,7 @@ func testEntitlements(t *testing.T, s *store.Store) {
 	})
 	t.Run("SaveEntitlement/Inserts", func(t *testing.T) {
 		want := entitlement(uniqueID(t, "org"), 3)
-		if err := s.SaveEntitlement(t.Context(), want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Entitlement(t.Context(), want.OrgID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, got, want)
+		saveAndReadEntitlement(t, s, want)
 	})
 	t.Run("SaveEntitlement/Replaces", func(t *testing.T) {
 		first := entitlement(uniqueID(t, "org"), 3)
@@ -35,28 +28,14 @@ func testEntitlements(t *testing.T, s *store.Store) {
 			OrgID: first.OrgID, SubscriptionPlan: billing.FreePlan, Status: billing.StatusCanceled,
 			SubscriptionID: "sub_2", EventCreated: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour),
 		}
-		if err := s.SaveEntitlement(t.Context(), want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Entitlement(t.Context(), want.OrgID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, got, want)
+		saveAndReadEntitlement(t, s, want)
 	})
 	t.Run("SaveEntitlement/CancelAtIsKeptAndCleared", func(t *testing.T) {
 		want := entitlement(uniqueID(t, "org"), 1)
 		cancelAt := t0.Add(10 * 24 * time.Hour)
 		want.CancelAt = &cancelAt
 		for range 2 { // scheduled, then taken back by the customer
-			if err := s.SaveEntitlement(t.Context(), want); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Entitlement(t.Context(), want.OrgID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertEqual(t, got, want)
+			saveAndReadEntitlement(t, s, want)
 			want.CancelAt = nil
 		}
 	})
@@ -64,14 +43,7 @@ func testEntitlements(t *testing.T, s *store.Store) {
 		want := entitlement(uniqueID(t, "org"), 1)
 		for _, version := range []int64{1, 2, 1 << 40} { // bigint: beyond int32
 			want.Version = version
-			if err := s.SaveEntitlement(t.Context(), want); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Entitlement(t.Context(), want.OrgID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertEqual(t, got, want)
+			saveAndReadEntitlement(t, s, want)
 			many, err := s.EntitlementsOf(t.Context(), []string{want.OrgID})
 			if err != nil {
 				t.Fatal(err)
@@ -101,4 +73,17 @@ func testEntitlements(t *testing.T, s *store.Store) {
 			}
 		}
 	})
+}
+
+// saveAndReadEntitlement saves want and checks that reading it back gives want.
+func saveAndReadEntitlement(t *testing.T, s *store.Store, want billing.Entitlement) {
+	t.Helper()
+	if err := s.SaveEntitlement(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Entitlement(t.Context(), want.OrgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqual(t, got, want)
 }

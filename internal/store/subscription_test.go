@@ -15,39 +15,18 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 	})
 	t.Run("SaveSubscription/InsertsAndReplaces", func(t *testing.T) {
 		want := subscription(uniqueID(t, "sub"), uniqueID(t, "org"))
-		if err := s.SaveSubscription(t.Context(), want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Subscription(t.Context(), want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, got, want)
+		saveAndReadSubscription(t, s, want)
 
 		want.Status, want.CancelAtPeriodEnd, want.TrialEnd = billing.StatusActive, true, nil
 		want.EventCreated = t0.Add(time.Minute)
-		if err := s.SaveSubscription(t.Context(), want); err != nil {
-			t.Fatal(err)
-		}
-		got, err = s.Subscription(t.Context(), want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertEqual(t, got, want)
+		saveAndReadSubscription(t, s, want)
 	})
 	t.Run("SaveSubscription/CancelAtIsKeptAndCleared", func(t *testing.T) {
 		want := subscription(uniqueID(t, "sub"), uniqueID(t, "org"))
 		cancelAt := t0.Add(10 * 24 * time.Hour)
 		want.CancelAt = &cancelAt
 		for range 2 { // scheduled, then taken back by the customer
-			if err := s.SaveSubscription(t.Context(), want); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Subscription(t.Context(), want.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			assertEqual(t, got, want)
+			saveAndReadSubscription(t, s, want)
 			want.CancelAt = nil
 		}
 	})
@@ -77,4 +56,17 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 			t.Fatalf("got %v, %v; want none and no error", got, err)
 		}
 	})
+}
+
+// saveAndReadSubscription saves want and checks that reading it back gives want.
+func saveAndReadSubscription(t *testing.T, s *store.Store, want billing.SubscriptionState) {
+	t.Helper()
+	if err := s.SaveSubscription(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Subscription(t.Context(), want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertEqual(t, got, want)
 }
