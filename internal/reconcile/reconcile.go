@@ -52,6 +52,8 @@ type Store interface {
 	Unfinished(ctx context.Context, now time.Time) ([]Candidate, error)
 	// WithCustomer returns every org that has a Stripe Customer.
 	WithCustomer(ctx context.Context) ([]Candidate, error)
+	// RecordedEvents returns those of ids whose events billingd has recorded.
+	RecordedEvents(ctx context.Context, ids []string) ([]string, error)
 	// PruneEvents deletes the receipts of Stripe events created before cutoff
 	// and returns how many it deleted.
 	PruneEvents(ctx context.Context, cutoff time.Time) (int64, error)
@@ -149,8 +151,10 @@ func (r *Reconciler) Prune(ctx context.Context) error {
 	return r.prune(ctx, r.opts.Now(), &rep)
 }
 
-// replayEvents feeds each undelivered event through the pipeline; one it
-// already recorded is a duplicate there and changes nothing.
+// replayEvents feeds each undelivered event billingd has not recorded
+// through the pipeline. "Undelivered" means to any of the account's
+// endpoints, so most are usually recorded already: one query skips them
+// instead of a transaction each (the pipeline would call them duplicates).
 func (r *Reconciler) replayEvents(ctx context.Context, since time.Time, rep *Report) error {
 	events, err := r.stripe.UndeliveredEvents(ctx, since)
 	if err != nil {
@@ -158,8 +162,24 @@ func (r *Reconciler) replayEvents(ctx context.Context, since time.Time, rep *Rep
 		return fmt.Errorf("reconcile: list undelivered events: %w", err)
 	}
 	rep.Events = len(events)
+	ids := make([]string, len(events))
+	for i, ev := range events {
+		ids[i] = ev.ID
+	}
+	recorded, err := r.store.RecordedEvents(ctx, ids)
+	if err != nil {
+		rep.Failures++
+		return fmt.Errorf("reconcile: find recorded events: %w", err)
+	}
+	skip := make(map[string]bool, len(recorded))
+	for _, id := range recorded {
+		skip[id] = true
+	}
 	var errs []error
 	for _, ev := range events {
+		if skip[ev.ID] {
+			continue
+		}
 		res, err := r.writer.HandleEvent(ctx, ev)
 		if err != nil {
 			rep.Failures++

@@ -190,6 +190,52 @@ func TestReconcile_AppliesUndeliveredEvent(t *testing.T) {
 	})
 }
 
+// countingWriter counts the events handed to the pipeline.
+type countingWriter struct {
+	reconcile.Writer
+	mu     sync.Mutex
+	events int
+}
+
+func (c *countingWriter) HandleEvent(ctx context.Context, ev billing.Event) (billing.EventResult, error) {
+	c.mu.Lock()
+	c.events++
+	c.mu.Unlock()
+	return c.Writer.HandleEvent(ctx, ev)
+}
+
+// Stripe lists an event as undelivered while any endpoint of the account
+// failed it, so most listed events are recorded already: they are skipped
+// without a transaction each.
+func TestReconcile_SkipsRecordedEvents(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, st *store.Store) {
+		w := newWorld(t, st)
+		w.org("org_a")
+		sub := proSubscription("sub_a", "org_a", billing.StatusActive)
+		delivered := subscriptionEvent("evt_delivered", billing.EventSubscriptionCreated, t0.Add(-2*time.Hour), sub)
+		w.deliver(delivered)
+		sub.Quantity = 2
+		lost := subscriptionEvent("evt_lost", billing.EventSubscriptionUpdated, t0.Add(-time.Hour), sub)
+		w.stripe.undelivered = []billing.Event{delivered, lost}
+
+		writer := &countingWriter{Writer: w.svc}
+		rec := reconcile.New(w.stripe, st, writer, reconcile.Options{Now: w.now})
+		rep, err := rec.Run(context.Background(), reconcile.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if writer.events != 1 || rep.Events != 2 || rep.Fixes[reconcile.FixEvent] != 1 {
+			t.Fatalf("handed %d events to the pipeline (report %+v), want only the lost one of 2", writer.events, rep)
+		}
+		if v := w.view("org_a"); v.Seats != 2 {
+			t.Fatalf("seats = %d, want the lost update's 2", v.Seats)
+		}
+		if _, err := rec.Run(context.Background(), reconcile.RunOptions{}); err != nil || writer.events != 1 {
+			t.Fatalf("second run handed %d events in all (err %v), want none more", writer.events, err)
+		}
+	})
+}
+
 func TestReconcile_IgnoresEventsOlderThanSince(t *testing.T) {
 	w := newWorld(t, storetest.OpenSQLite(t))
 	w.org("org_a")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/billingd/billingd/internal/billing"
@@ -72,4 +73,21 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error
 		return 0, dbError("prune events", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// recordedBatch bounds the ids in one IN list, well under both databases'
+// limits on bound parameters.
+const recordedBatch = 500
+
+// RecordedEvents returns those of ids whose events are recorded, in any order.
+func (s *Store) RecordedEvents(ctx context.Context, ids []string) ([]string, error) {
+	var known []string
+	for batch := range slices.Chunk(ids, recordedBatch) {
+		var got []string
+		if err := s.db.WithContext(ctx).Model(&stripeEventRow{}).Where("id IN ?", batch).Pluck("id", &got).Error; err != nil {
+			return nil, dbError("find recorded events", err)
+		}
+		known = append(known, got...)
+	}
+	return known, nil
 }

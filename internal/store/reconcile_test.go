@@ -3,6 +3,7 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -111,6 +112,33 @@ func TestReconcileQueries(t *testing.T) {
 				{OrgID: "org_a", CustomerID: "cus_org_a", Reason: reconcile.ReasonBackfill},
 				{OrgID: "org_b", CustomerID: "cus_org_b", Reason: reconcile.ReasonBackfill},
 			})
+		})
+	})
+	t.Run("RecordedEvents", func(t *testing.T) {
+		storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+			var asked []string
+			for i := range 1200 { // more than one IN list's worth
+				id := fmt.Sprintf("evt_%04d", i)
+				asked = append(asked, id)
+				if i%100 == 7 {
+					if err := s.RecordEvent(ctx, event(id)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got, err := s.RecordedEvents(ctx, asked)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			var want []string
+			for i := 7; i < 1200; i += 100 {
+				want = append(want, fmt.Sprintf("evt_%04d", i))
+			}
+			assertEqual(t, got, want)
+			if none, err := s.RecordedEvents(ctx, nil); err != nil || len(none) != 0 {
+				t.Fatalf("RecordedEvents(nil) = %v, %v", none, err)
+			}
 		})
 	})
 	t.Run("PruneEvents", func(t *testing.T) {
