@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/metrics/metricstest"
 	"github.com/billingd/billingd/internal/stripe/stripeevent"
 	"github.com/billingd/billingd/internal/stripe/stripetest"
 )
@@ -210,6 +211,20 @@ func TestReconcile_HealsADroppedWebhook(t *testing.T) {
 		b2 := launch(t, restart)
 		if ent := waitForPlan(t, client, b2.base, token2, "pro"); ent.Plan != "pro" || ent.Status != "trialing" {
 			t.Fatalf("after the periodic run: %+v, want pro/trialing; logs:\n%s", ent, b2.logs)
+		}
+		// The run counts itself and its fix (it finishes just after its write).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			m := metricstest.Get(t, &http.Client{}, b2.base+"/metrics")
+			runs, _ := m.Value("billingd_reconcile_runs_total", "result", "ok")
+			fixes, _ := m.Value("billingd_reconcile_fixes_total", "kind", "subscription_state")
+			if runs >= 1 && fixes >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the periodic run: %v ok runs and %v subscription fixes in /metrics, want at least 1 each", runs, fixes)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }
