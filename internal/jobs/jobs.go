@@ -38,7 +38,7 @@ type Work struct {
 	PruneInterval time.Duration
 }
 
-// Config configure a Queue.
+// Config configures a Queue.
 type Config struct {
 	// DB is the pool billingd writes through; on SQLite it must be the
 	// single-writer pool, so River's writes queue with billingd's own.
