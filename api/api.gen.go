@@ -88,6 +88,21 @@ func (e ConflictResponseErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for EntitlementChangedEventType.
+const (
+	EntitlementChangedEventTypeEntitlementChanged EntitlementChangedEventType = "entitlement.changed"
+)
+
+// Valid indicates whether the value is a known member of the EntitlementChangedEventType enum.
+func (e EntitlementChangedEventType) Valid() bool {
+	switch e {
+	case EntitlementChangedEventTypeEntitlementChanged:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	ErrorCodeALREADYSUBSCRIBED    ErrorCode = "ALREADY_SUBSCRIBED"
@@ -235,6 +250,24 @@ func (e NotFoundResponseErrorCode) Valid() bool {
 	}
 }
 
+// Defines values for OrganizationPaymentStatus.
+const (
+	OrganizationPaymentStatusFailed OrganizationPaymentStatus = "failed"
+	OrganizationPaymentStatusPaid   OrganizationPaymentStatus = "paid"
+)
+
+// Valid indicates whether the value is a known member of the OrganizationPaymentStatus enum.
+func (e OrganizationPaymentStatus) Valid() bool {
+	switch e {
+	case OrganizationPaymentStatusFailed:
+		return true
+	case OrganizationPaymentStatusPaid:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PayloadTooLargeResponseErrorCode.
 const (
 	PayloadTooLargeResponseErrorCodePAYLOADTOOLARGE PayloadTooLargeResponseErrorCode = "PAYLOAD_TOO_LARGE"
@@ -262,6 +295,24 @@ func (e PaymentStatus) Valid() bool {
 	case PaymentStatusFailed:
 		return true
 	case PaymentStatusPaid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PaymentEventType.
+const (
+	PaymentEventTypePaymentFailed    PaymentEventType = "payment.failed"
+	PaymentEventTypePaymentSucceeded PaymentEventType = "payment.succeeded"
+)
+
+// Valid indicates whether the value is a known member of the PaymentEventType enum.
+func (e PaymentEventType) Valid() bool {
+	switch e {
+	case PaymentEventTypePaymentFailed:
+		return true
+	case PaymentEventTypePaymentSucceeded:
 		return true
 	default:
 		return false
@@ -594,6 +645,18 @@ type Entitlement struct {
 	Version int64 `json:"version"`
 }
 
+// EntitlementChangedEvent Sent after each change of an organization's entitlement, in the transaction that made it; `data.version` orders one organization's events.
+type EntitlementChangedEvent struct {
+	Data Entitlement `json:"data"`
+
+	// Timestamp When billingd made the change.
+	Timestamp time.Time                   `json:"timestamp"`
+	Type      EntitlementChangedEventType `json:"type"`
+}
+
+// EntitlementChangedEventType defines model for EntitlementChangedEvent.Type.
+type EntitlementChangedEventType string
+
 // EntitlementList defines model for EntitlementList.
 type EntitlementList struct {
 	// Items One entitlement per `org_id` asked, in that order; never with `checkout`.
@@ -709,6 +772,33 @@ type NotFoundResponse struct {
 // NotFoundResponseErrorCode defines model for NotFoundResponse.Error.Code.
 type NotFoundResponseErrorCode string
 
+// OrganizationPayment A payment, as `GET /api/billing/payments` lists it, and the organization it belongs to.
+type OrganizationPayment struct {
+	// Amount Minor units of `currency` (cents for usd); paid for `paid`, due for `failed`.
+	//
+	// Example: 1900
+	Amount int64 `json:"amount"`
+
+	// CreatedAt When Stripe created the invoice.
+	CreatedAt time.Time `json:"createdAt"`
+
+	// Currency Lowercase ISO 4217 code.
+	//
+	// Example: usd
+	Currency string `json:"currency"`
+
+	// HostedInvoiceUrl Stripe's page for the invoice, when it has one.
+	HostedInvoiceUrl *string `json:"hostedInvoiceUrl"`
+
+	// InvoiceId Example: in_1A2b3C
+	InvoiceId      string                    `json:"invoiceId"`
+	OrganizationId string                    `json:"organizationId"`
+	Status         OrganizationPaymentStatus `json:"status"`
+}
+
+// OrganizationPaymentStatus defines model for OrganizationPayment.Status.
+type OrganizationPaymentStatus string
+
 // PayloadTooLargeResponse An error envelope with `PAYLOAD_TOO_LARGE`.
 type PayloadTooLargeResponse struct {
 	Error struct {
@@ -751,6 +841,19 @@ type Payment struct {
 
 // PaymentStatus defines model for Payment.Status.
 type PaymentStatus string
+
+// PaymentEvent Sent when a payment of an organization's history becomes paid or failed.
+type PaymentEvent struct {
+	// Data A payment, as `GET /api/billing/payments` lists it, and the organization it belongs to.
+	Data OrganizationPayment `json:"data"`
+
+	// Timestamp When billingd recorded the payment.
+	Timestamp time.Time        `json:"timestamp"`
+	Type      PaymentEventType `json:"type"`
+}
+
+// PaymentEventType defines model for PaymentEvent.Type.
+type PaymentEventType string
 
 // PaymentList defines model for PaymentList.
 type PaymentList struct {
@@ -1023,147 +1126,157 @@ type HandleStripeWebhookJSONRequestBody = StripeEvent
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs5kuerZNRshKW9Ek3bct80GRMbtK2e1oxt6SR5e2ebPhVUlSSxLgLVAEoyu+2IfZp9sH2SCySA",
-	"+mKRomW15jbGf3S0JRW+MoFEfv7wW5TKZSEFCqOj0W/RAlmGiv55dMHm9v8Z6lTxwnApolE0ESAL9kuJ",
-	"YNgc5AzMAgGF4SbHJQrzSENaKoXCgDbMIOwx+KWUBjPQRnEx3x9EcaTwl5IrzKKRUSXGkU4XuGR2NLMq",
-	"MBpF7tvo8+c4OkOjVpOZQbU+m3NMpcg0GAk3jBu4wplUCMo24WK+faglF3xZLqPRMA7DcmFwjorG/bcz",
-	"/KVEbY6z9XEvFnYQ+jPwbERESFmeo3qkIfm3A9/04DhL4GaBArgBruGJneiTp3+cinTBFEsNKm1pmPw8",
-	"Ofh3dvDr8OD7weXB+yQGzDUCgzkKVMwSTwocwLklqxSA16hWU6FQF1JohKsVzcDP6IBnsORZluMNUwh7",
-	"bmwhDSyZ+oAZBJKAFPlqKrQEs2AGFkxkuZ2RQMzoe43GztwscKkxv0a9P5iKqEVD9vE1irlZRKMnT/8Y",
-	"W5pWP8dRwYxBZQn2f9sr/F//FMVrrP5sGyi2RON34HGGy0IaFOnqr7ha58Ib9gE1MMdu0GyGjhOaLRE+",
-	"4AqYyOpfXMlsBTfcLLiAp4ewkKXSMEczFdUngaDjdje2ETDI+GyGtLOpqzkaDYfD7yF5efL2h9fHLy8S",
-	"Rx1u5+YOUhRHgi3tKhtrObCL2UDEp8+fd4m4fiJO1LxvU06ENAtUINXc7jOFLBuBRnXNUwQjP6DQbil2",
-	"cckVz3Mu5iP7WQI6lQXSfhhPxUwqYGIFrjtqCUxAItX8kmdJ+P2C2X2tQd4IGpNbcjxr0OCXEtWqJoFr",
-	"/hUr/2xPs+MQ7Y8XLPMHzf6USmFQ0D9ZUeQ8ZZYuj/9DW+L81hj0nxTOolH0h8e16Hvs/qof112e+ZHc",
-	"uG1KJy8mry7Pjv7Pu6Pzi2TUPHuWCEuWz6RaYua20RK1ZnMESwVNvymUvMpxaaVTQ942pcamafrPHzdk",
-	"E02vnvaJOudzwUyp8HcgSqP3W+lzfvznt5OLd2dHXgTalZ8bxQsEHTqBTKITTdeo+GzlBV+LvvdIppdS",
-	"zHKe3t92CR1uJcbk9dnR5NXfLs/fvTh/eXb84uhVAnuWGvbQsNwewBUsmAaWpqj1PkjVkCmw1xEdoLDU",
-	"mPVLpf17pNYPUl3xLENxb+SqetxKrx9Ozl4cv3p19NYfLSeAlmxFG4WlBqyAMguuLQXvccE/IsvNYnVv",
-	"y3X9bVur1SPSBaYfoGBaY3aPizkW9upl+b2tJnR4pJRUWxl4/Pbi6Ozt5HUystdGKfBjgalVYmaM56XC",
-	"MWRoGM81WP0kl/M5ZjEIq9XYu7xU4l4p8VaaH2QpsnujROhwKxHenlxc/nDy7u2rZASl+CDkjYiBLtbq",
-	"ln6k73GVp2yVS5ZdSPmaqfn9Cf9Ov1vXfDr52+uTyavLi5OTy9eTsz8fJSOnK0nL2u8O4a/8Bezd4NVC",
-	"yg96BE/gDX9xnyLrjBl8zZfc4P1xu9Hn1sWfTS6OLl8fvzm+OLI8N1LC0mpRXjPo8prMmoPKrtm2yoYF",
-	"ZO2Sr6DPO8FKs5CK/3qPBGp2upVC795O3l38eHJ2/O9Hr5K4Uoym0aQ0C2tDuuEr+2Qa3ePWeCfYNeM5",
-	"u8rxPlce+rxt4f86OX49efH6yN9pGTPsimm0+mIpFLJ0YXsZe1smZwbVvS5el0UhlcHsDWacXZBmfW9U",
-	"WO/8FnKcvzs9PTm7OHp1+ebo1fHk8uJvp4EyJC+8vZp0J3WfyuC7QhuFbEn32f0Ro9nrdiqcnl+cHU3e",
-	"XB6dnZ2cJaOgHNtL8h7vv8/B3uqYTH2qfJ+3B+1CAMU15tZEJK2zq99bhbWpsjv11st5ku+FkgUqw53h",
-	"hoHk7V+nMqM5oCiX0ejnqNFlFEetMaP3a+ZhHHmBchuLiDVv/LefnYeo8vPc2rBJ3KZ36Wc3/XoWzY7r",
-	"2cqr/8DU2GF1Ser+rTqz05nWRgvNY0/NviF6rNkvYnHTBPtqDn7j2A4ce2mNAVmalwqZV2I6hP9YcIV6",
-	"QmJqJtWSmWgUZczggeFLjHqIrFFrLoWjFn5ky8JegVGqLw1qc8meXD1Nn/U1LFXe43IlKfVIw0Jqq9MX",
-	"9go3EmSBYhD1uataNKjm4rqPGwvagR7Nbdymi71Qb7XWO8TdnaXn/rPNLKXxt63gDFnGhR+rPXfyAPQ7",
-	"mT29wM4pR0vv4NP00pUcBzeKG4POG9fwxTfYcSVljkysbYf1zWKYKfWulDx3X2/jsu8w9qvcTqLKmcey",
-	"jFsysPy0QaoZyzV2L9Kjjyw1+QqkQPKlFzkTCZEpKRRP8ThLrD4R5jeAhFtL9prlCWQ4Y2VuNBg5FclS",
-	"CrPwTtyOXGMixfxd33n4aYGqdmwhRSOsVV9qI5fWzhPgWo9hWWoDV2h/xQSwPJc3mIFUfM7p6FTHuVTc",
-	"iqWGc3R4+MeeAxoWspPpbr8jkWtYOCz9VG65ZZ8Phz0Dt0nwUhYcMysE7MoDN+Hc7YIBeFdzBizLNLmR",
-	"meC/knZF/mSrLUxFFT+Raj4GBmnOUZiDOb9G0dOIvM3D/Ri0BGZgKbWBw++n4gOuNMy4gVJkqKASV8+H",
-	"A/ir/RtT6AIxh0NohGH2wpdTkVtrbwwnBYrJ6TE8GwwtCykgQiEtbuJ6TShmUqWogRsfHVmyj01yHn7f",
-	"s+XtJu25i8H+HnReVqG1lBmWyznsXa3CbrX7WjqlyyBbJqRg1XK9ULK9eb47vMWxbnc7HZTeGdk/rc3G",
-	"Ha3L//7P/0r2x41ggeMKTKNjcc1ynvnmx6+cLfdF/v44+qVkVpqt+gJ/zOgxBSzIG1igOtDIDBGQTO0q",
-	"uvdkPbpXyf07nWhmLXEo2IqL+b0f6s9b5KM/UD1KQS3zzx70LrmDNnIXmRVOy3bV5p7usi/Qe/wGvFnw",
-	"HF3I0JOY6zvoQ9VNScttUKpJ53id2e9v3zL3ozeF/fegetN5xcSuZOpeNI80OBKSPPQWiGVDFEdhz1e0",
-	"zHrtkbV4zs7mUl+QpxXHubMNtd5zFEeh229W1S5W1VF9ZNbpzVLDr3s47RXJ4IqaKcSkXwo6/c4JwbWr",
-	"RISb5IbnuVcFnawor6pPY+Az4AZumAa74KzMQ4QvcU0umUnGIMo8dzftDdfYul6aQtd+5hydLudlbYeE",
-	"GZ+i4jI7Ek352VyYP2G7CojaxrGNXRpQa4i7zXaG5KYibnGDS90r7f0vmFJsZX9uaowbLoh+LcyxmoI1",
-	"TZ2nqZWRmtZlIswVE87P39XGei4u5hKutiUh7XqDnTcmUd9iRnGWH4ls2+18K+nLwn6ebdzbnewv2sA5",
-	"0yaoEX7L8pkL7919x16jCrpPexqnLpZWsXpMeWZkEXKRKmQafdoLsnRhNX4x9/osb2k4MQyreYbpD+Cl",
-	"XBbWYrCHM+TOWEtzJUtYyNzpUJmShVWCzYKLOYkLgTed1XJhvjts6qX9WWdN0dbZwZViUCkKXnSF7dQ4",
-	"KW329xzGPhnQkGQ1wZt74BbZ+prrHvlandg2305Ee+cUqOoMI6Y/YBYDFy4zTaoM1TiwxklFL3JIJFdD",
-	"bL21GpfAmrjoUN51uMNyv06x6tLuQRSro6b+eE+zf6CZ2wv+5dYgQTPEGMVRlUoSxVEVkI/i6M3RxY8n",
-	"ry7tryavX5/8RB9vV7TiaC26TeP1hbKiOGpGg9eCF3HUDv64iYcQYRRHIYOiV70jMryiDIrN2uOt+hvR",
-	"8X+cstiaxrqNxmbki9YLeTPuT7jrp+atqb7unKwl927rcbMFseqYEGN3NVXpvPXELXU0meJO5lv9EVKm",
-	"1GqLOXErN/zeeRjdO7Stjyx5cd/3KdLr+WE721910tidDa1aWHwzqnZgrMtuWydrrbNWNviHHop2R3St",
-	"Ng/0dXeVn+yDXFP9iXI77+Qqe+7OG3nr7fFtH/exyzsk10W/9/NDcMY1fUsUL4riaIVM9dJ6LVFw501Q",
-	"Zw/eeRfU+s63bbDDNtiU57gzy9aTH+/MunVN8xsLd2PhBhffUpaix4XxhgupoBRUxTKDxFnJ6SqBvdTO",
-	"ikJLpc72x1AwntGPif1XEkNWovvZ5WslLbfPk++Hwy+0/eModWkJt/kR/WekH3JxLXm62RG47vjzK1wf",
-	"4rW8QZUyjXB8fgKHT5/8b9I+296sUmd9vbqQyLGbzLut0RNKF5l515qfflzVyC2Ypkq3XTxCvnE3rYWL",
-	"yyeTp1fPXva63dZ0E8tNSz1i4u1qSj1oHHZVg6gN18waSZr83bJ5+30oC6bfSNUjjOxvgbwVMJN5bs0e",
-	"pj8AmzMuvFzShinDxfyS4pYJ/IlIT066pFrOBs/2Bt/NW7xBbWDGlTY7+1/C6dzN9xJXa76FWF+nFzap",
-	"/iDK4alUhuV3zHS5RrWCGcc8cxFG124MyW+fyWemq5MVElvWryBXYLEl8E0GM83ykYap/34aQc7FB5hL",
-	"1A8S83Z02hjx3ilE+zJE7F1nrVS1MeiFVOYg59cu2Xb7ubfjvb9tml+5FVsrfpDN2FfasLO+06p3uLOq",
-	"0/KTfdNydtBy3C4/ug6p6r3yw92Z3Yi51yDwmsIdTLeTXLjx+QxWApCU0XWak0DMXO6UQtY8MI2JrYeh",
-	"eqL2Ychm4MzdmjEkQgpslItKNfdOf//5FWYxSDUViS+pSkjiseAe852zLMPM5+lQmMcHM6ySF1Y0FXvc",
-	"+JAdCEmhG5/AFfamnU2IpNjd2Ai4FEyby6zEKmaClNEqvDrBRSPhoP7hMuQe2A5K7dvQQnr3/nm9m/yc",
-	"LF97XWe9RTg7n+VWZc6dz3LL+f7tLO9wlvsKiL6EaVVV0dfwrIo7fGPZTizbUu30BbzrLYH6Cjb2xqG+",
-	"cXQXjvaWbO3OynYd191Z2A4JfmPdDqz7ySWunpQmlUvss2iYqXWYjGd1EgcpQaOpOPBVhpglI5f0Opth",
-	"6jJZQi7snlSxVzQULjkllusyXQDTUwGQhNTgQVOrGZDecHnD8/wSRZbEvtJ9f0yDZqUrMURf90jzAZ7B",
-	"gmVwhShAYSqVVWQcqtE4aCk0tUwKdGa+604bltuuZJ4FbJY9qajwWlEy2dVq32UsUQp7gJ3QRirM6q5d",
-	"ekzm+vSqyaVUc6KND0wK2Uq4qelrv9awxyo4GO/xsDS6WhFxyWUAIXljf1wvkokMWGq7yDGbYwZaVrqi",
-	"kYWuQJ3c3Phc2JknI2Bgt0WDywFShKUGpKiHaCt3nunWPAqccP6bHGutzC7danBusN4z6bfgGabIix7X",
-	"Td17b3zBsd3yPLCkxftNTN+Qjm076zrE8Nps8YjJ+uhsO6Sdg9Y9q2HgNjFD31tOrifb11nOHRY8gOlM",
-	"GXxpqbhZndu+3FyvkClUk9JFRd1PPwRXyF9+ugjQR8Q1+mvNkYUxhSsT5mIm1/dKtb25BgYLZFmOWsNf",
-	"zk/eVjEqj/U0gGOqVFHGHpq0VJbX/ixNRVNEaTALJcv5Ipy0kMgZQ45G18UzAbLBHu6sMhKX+1NRKHnN",
-	"yba6sbLWnf1aNtQpdhkYGbtTLvQNKg3TiJpQLiXXZKhNhZUcUvzLNCJ5O1NUk53pGJbyiucIrCg09eLq",
-	"Ta5Y+gFFFpauB1MxFX/4Axz5O3oqnNOM6FQlWFgaiuoeH0Hy2zTwfBqNgIxnmBLz7c+/DQaDz58TkMKS",
-	"jz6Lu22cww6m7rKiVlO6MKeR/a2/M90P1bU5jUK3HhllAIltkzgYqXTBBR5YqWANBFr1khWEdoeNorcf",
-	"Ly5OvQE8ssv/RI57+BSM4k/OoP40FZ8ODg6q/+yH7artT1S786kGsCKyxQG+xBHROQZiYFCBtYHlFHkl",
-	"ZWk0z9AZ3akURrHU9MFgcQNuAi3Lk2bwxM6Aa83FPK6nEoO3ne1gVQY0cF9m5I6Tgwoa74Is4Yev00Zo",
-	"7GfwycMNWT1BlmFDQ5ozvnT4LQ3EJfuX8OFGUDU3UB3QpYEO4VNFVoValipF6t4ylHIerzCXYk7MbkDG",
-	"+N7W89dct8/hEzBYolnIzDGhYGZRX4n2mHh0u2SS5/ImAYcaADnXxp5BqSnXlVq4sfoqGz4R8N2n4KR5",
-	"1EqkrW4y71xxsFZjr1tomMtK7FC9YMdL60at8a/CWExA0oHCSrZiYfme1uOytssnltW3Y9NUu7TXXKOO",
-	"HM0D/ht1SQzciGHh+2z5T21PT4miXdiYMWhESBpwMaGDDghDOL2hmMtK6REkToYfVGAPSe/hIr3H7r8b",
-	"JUXYZR3LBj7B8+FT+NQGqmifbs1W2mpu4VTkyD7Y24eqMqsTX7ktqMtnfiNVmCh7DZikDAsUmWX4/jas",
-	"FN93lTtDHQ9p1/isbMz1TsBTtqepOGLpwpt7Ncom5vJmt+Q88EaUngo7EskoCtqS8qZNW0COHKAnUN2p",
-	"PX2ko2vYyylqouOpUHR0Ygr1QSpLYXQMVpXVtXh2knnf3blUlJpBbcTE/pBMRVvoB87Rnm2kTK4J93C1",
-	"nlW4pzrcroFEMSkBRM4GWfaeDQ+BizQvM8z2YyIRx7VUyqmYgGbCyvRULi3LOkCqewE+Fbajp1oKTAWm",
-	"C2l3Z31XMBB4QwKW6xpZdQBk9dqDayelsEBGTLC2XUJbYFBd2ElFBGtEEb/0VFSFaPaG7oozsoFI16I9",
-	"56ItlO1uxfmeRktpg/lqfzAVZ8gyDXutqoTGDzqGwgUsdVwZUZ7M+83+p8IOUOoKvnPP8oNrXaKiWeqS",
-	"NNn9AZy3AUL32nfY/lQs2LWlnducrv6FK3BwZrMZ1HXJozVtzM1xKppLACl8Fwtp6HrSA5iAwhlJ8gaO",
-	"phWIbSk5FT701BSG3KqeMkfQDgzYKZkLRoaqM+YHQFEuxwI6PZZEV6uQd0sCOrD2hZI3mirCX56cne9P",
-	"xQ9BCSWIX0ges4I/9lR6/M8JaKMYny+M1VaXDsPIdWHXVSic5favU5GcnF4cn7w9T9yHa5FTp5Za3Rgz",
-	"SJ4ODxPY84DGrLRHV2Rgt4ovUNf7ofSQ7teDl1aayPyA7vWDE+rSI/F4oj7SkPjfk66R/LOlqNUNnfxp",
-	"TMNNbD/e0Psb0jD0CP58dBHD6cn5RRJPRf+3PzpYohFMfICCuYq3lw5u6eBiVWA8FZ2rPYbj2cFbKfDg",
-	"DTPpIoa2LCB4h85wb9jHg8kcR1Px3XCYDKAtm5wi1SF57GS8jsHKKNup3XRBVsVTUcmqrUTum83Rx0Jq",
-	"rFY/FUcXbN5eRgzNjTy2c3P3ByT/ytRqBL5/u48yrv3UrY1EfCIAYiG3z43wERp7Eq5ymX4gGe8gFwbw",
-	"oqE7a682CAmplB+4vXPsvxVm9hCzXMNSZjiAi0bZOBOZA1G2hrsXdiiyQnJ73rWVCEKCPU1e26zMNLsl",
-	"7L5p7oxRmNC0HA6fpX/56YL+gUmFfO2PYFKPN4B3ul4C0dDPSM2BZ66QyB59MePz0lkRXqmHvQpWwVcf",
-	"7Y87qMlTsbdJu98nXFL7CweCsK4Li6yS2XRepyKME3uLzrXTwAxIkQa38p+PLqAlaZpC1IOU0C8azoFG",
-	"2dYoejIYDobk4ilQsIJHo+jZYDh4RsFHsyCPRWuAZrVnIXVPGpoDztGkoDl9yV47VbpFpx7bUr0V5rU7",
-	"x5r1jjVNvI+49sv6cstHGsh/Chlbue1yAF+M9PIWOSmRc36NBEwxFQBTKqOz8s83araZRmNgje6amjyr",
-	"SkHpz7avquNexIuxgz912pmfbdVi4NyYfVA0EJBoIAkIGLQw8rtYa6ogMFVLSOgiXzhncIVu4clT4ddU",
-	"4wS0lsaRYEUB785eu11ZakNu226Sj8KMK0xNyPZpD2YPg9VqGRdQ46kAJL+9/PHo5V9P3l1cnh+dnx+f",
-	"vL08fvU5sXNOcUE+azfzgE5D601buDIeKmFsdTOraTu1nRzcPCNurIHEUJ8TDw5Du6ZAUYE0eB2MQGp5",
-	"5rwEeaWAOFAHpy3azqmp3/RuWxA+fDWrll9AoHdXkKfD5cnRXJw34YbM7FtN5gpinhbXY4dTnz+5qoGO",
-	"ZRx/IRK+HcKtDu4Ih+83tptsExL/AF443bppabtMklltvR8+eTbumDJePnoj1fZLHijb1B45P49NBoyv",
-	"+SJBWV0Ux1k08omYQVxF7WcHfu53GdefPO48S/D5fRUIeyGz+0OP7qJifW57qY0qsQuI/3Q4vPfhu8hr",
-	"G1Cs14S/z7ODPYE3VS29ux/p91LgfSL/Hrql9zWpSNQAso+oyZPbm7QQc6nRs9sb1cjp1OL721tUyPS2",
-	"wZMdhujCPVO757uspwcJ1jZ+usMsm/DKn+Po+S40r3DIqcHTHWbYwmWlVs924lMF70vhmXK5ZGpFWaFM",
-	"mVpL6UQ6qv3q88ga+opVsNjcioSgYEXvbde9StPj3yoon892tnM0/QG/ptrzyD2esY6YNqkuKTlrun89",
-	"gvhUBEEpBcYOdOtwAElp7+CgKBQKNUEybEQn6hGNczSb5eIOp55nsJek2gGDDcJDIFbfrN8BaWIebXmd",
-	"54ueBnn/AJKwm+W7oyT8BxFyh7e3qID4H07efJXkOBEV8J07rF3W6p1EBLbRhzZKhjXjMa4SUOhAX63W",
-	"A7Jjsj0JdcSqw1NhW6Cu3N7ecqqxjLqgNY+0C8A6KdHw2nINSch8TcDZGonLf/WWq2uShFRYn7drfzzI",
-	"Sgw6rPNzexvDdrLXqE/Yb/pnPcRSNQpNV5Xo+m3BMdFk3OfO4HH8CMCQDArpQuLuTavg4y+UlDPLUm+R",
-	"j5wO6Z64chqwdxYtmG5gjPi49Qah7GQyNESy7coLZZpegDXhrkDjS95kGodQiu3TmR0UVdzwHlP1Xsqj",
-	"nneZDqAJZuCenBGQHF2weTKGpOVwSxoWuX/PzbC50/LtVJ4ND+sYKVkADWPkhnHjLc8mZ65KQ/6qzkB7",
-	"9tp1gXRrz7I57sf+TaU6Xr/APINSGJ7XfBmQzVTvE6dk2k4aN13i48Y+zSr8xVo6FGMIudlJeDyOXPrQ",
-	"9lwwpci8qQKpKDLgzqY7CRvYOzHc6reuoIOaZIdz1pSufciW2lysE0uquCI83f6hBU2akruq/Plgy7rp",
-	"Z/s03yPnE7lhK7vxa4sWOw/30WKeDof2T+7pEncOaXmOyO7xvYJpcuF7aKVaZoGLY9K9Czf0WJsdxhLC",
-	"HTYXI6v9erUnvk8xaeLN3KKbTHo1k1qWW+vEiog+ZaXzalm9gb/mzbb1aksxP6AZUIlp4ZwclPUhVoGy",
-	"m6ZkOdCdjKsrffr8NoCpW61b97jc+ownQVJU0QtkKudYB0gHG9++a27haNtrj7+nGteHe7TpSSZ/EDr4",
-	"pz2PY27T3uibr3yw5ZnTq3ryBhvOI214nsPSUhd1V2KMrcgl+fz3WcE3nfVBdVbKeK4iH63suy9VVvVG",
-	"bfUHuZ5555WThbxZD2msRZldIGT7O5RrT1B6PQYSqhBOyA/IRYjzZKgCbJyL4esqjjcOWVxVEiVFh11h",
-	"GVLPU+HUSXfreRXYlaMN4KypYkNXw4a3Mtz5U2HVm4bKM4K8EvTkf/YJY9vDO8ntF6DexTonFviXQKnc",
-	"L/kXpzL+iU3L4fDpd/6nKw9eUORUkuAs8a0veG4226tS8C+E+l6yj8eu6ZPhkL4OP64je2qzorDXTKpl",
-	"9FB3RqvWfMO90U7V4KGIsdqa/xiugP8BUvJNkFCPWjyrQrB7bRNtfyfRGcK8Oxj5hCZi7SOXQxeAMHRM",
-	"wKEBWoFA/xs4GY/0VIR0IjtV5w3Yr02A8GGdr11JPIUpUqm7NQFO2Rz1CBLKI0k8foR/RGFM+nwvRkQo",
-	"d+kiSgTQAYEfjSuy964BD+FQWWgDmPR20Iyy0qnhwT264NpItfLvCjhr2uFuUKchru8BOB5pWNaQLiOX",
-	"kn7DdIXeQqN7AJfqj2tILnaUZj6BRqyznpzFTxeUvi11Chwtg6E+qOJ/9goQsk4MoECfVamXhVlRLm7f",
-	"FWB/fxo22S3y/5SyMfmvuMmIIN63lHHvk4lGT4dxbVIEcbzxMYV1U8Hu8+a28XYXbSdKYAwoygqvuSwd",
-	"KMxG+6u1V77OBtvN9Pk9L5Q+4JKey+REoDtIgVKuWTgO3+6R/0/ukaZEb3FotwuDMkRvT7dhVdCqk1uq",
-	"G7Ersx5bCp/HlOXnoV2qZ0xCOn6RM1HllYbaAak8VL22+q3LoLZacnDu2O5GbaiY0F8ql0jWQZXlH26j",
-	"4IyuIGjaWS/96SiPNCSBYok7FJRvBhtQaDoJKv5F8XB5eAFMF45PEe3SdoUG9rgJ9oEVP3Y2ddEiJf64",
-	"zIzDv3t6A5xbI4wAgPz91oL/2Zj90Eab+X0yGNpYRw+cv9CPzLMpZrfhYDXetfsWwltzh3zLU7jPPIWT",
-	"wnvtNwj7WZ1Ds/F2WRDM7a8NC6R99sPf+8/d9pmH1/Gbxa/R6Of3zTW85tcoUGsX5CuUDCHAsmjaUHWe",
-	"sJ/3Eo3i6XbLyfdmdXz3ddD+T5W0txaWGoy1QPBjITVhIoEDIhv0OVPe+CFvFUG2z8dFznhH+HT1y17B",
-	"4qd6r6/5bqB9gwzLam0bKe6Tggcrtsw3bpc5Gv8I3nmBafRF0jp03LQv2tThunpiL5NpuQygVH+bvHlN",
-	"nOyDZeulcrebhyD3RbOCaxulKUi5+Uj6P3/Vibyr7NmwtOoZHx+rb7xVXlXfbT3OQeF7rEmUbdZwSX+m",
-	"J9QUp1qzWcsf48oMdChdBIfkxWccM19GBIrdTAUloO79+GbyMoZnwyFYdTJHZRXY/RDW7RQCMvAl1961",
-	"4MviGvWUjMoWgupbvwhDyGuulIiHTFBD+BbZCNhUKMww5xTP9BqmC+cFYJFmCXyNAuKqzl2ph6d3VRXu",
-	"Uhqef/zYcBwow1nuyBY3oDKUPfmoB02ddCqolrVXJ+1TEF3OhOvQQyvc5m2o8lJqXvm64r3E/Om///O/",
-	"4usnf2qHWbtBwm6d6lYvc2/c8P4V2CbU3gOrrxvwMTY5nq/D40sVngohNXiQExe5r59hTV3QnVu7a1X8",
-	"PfNwG6/Qf41KeVcN72Gf/J8IzyimgZ6O8ulYhMHjsy4EYubBnTtpWl6/N8zw6wDjQ45ft0tdjlKrNLs2",
-	"3RtgRuOOqPD2opNY97gR7vlGIu917QkhOjauoHDj2Auo3U8bluXn91ZWEAyCF2SEJBs9Jref723ND1Oh",
-	"ovThFViytwM/DU29fjjXe2bIVzyoxV7Q39e9qGu5frF/fGzzddlIEQn0WO/3VMkr1FVFSFBhrDTAfNbo",
-	"o3Gtf37/+f8FAAD//w==",
+	"7L39cts4ljd8K6c4WxV7l1Zsx+l3WqqpLcVRTzzjxH5tZ3pnm3lMmIQkbCiADYB2NJ1U7dXshe2VPIUD",
+	"gAQpSpYdT+bZ2vyRiiWR+Djn4OB84YffokwsSsEp1yoa/hbNKcmpxD8nV2Rm/s+pyiQrNRM8GkZjDqIk",
+	"v1YUNJmBmIKeU6BcM13QBeX6mYKskpJyDUoTTWGHwK+V0DQHpSXjs91BFEeS/loxSfNoqGVF40hlc7og",
+	"pje9LGk0jOyz0ZcvcXRBtVyOp5rK1dFc0kzwXIEWcEeYhhs6FZKCNK8wPtvc1YJxtqgW0XA/9t0yrumM",
+	"Suz33y7orxVV+iRf7fdqbjrBn4HlQyRCRoqCymcK0n/bc6/uneQp3M0pB6aBKTgwAz04/H3CszmRJNNU",
+	"KkPD9Jfx3r+Tvb/t7/04uN77kMZAC0WBwIxyKokhnuB0AJeGrIIDvaVymXBJVSm4onCzxBG4Ee2xHBYs",
+	"zwt6RySFHds3FxoWRH6kOXiSgODFMuFKgJ4TDXPC88KMiFOa4/OKajNyPacLRYtbqnYHCY9aNCSfTimf",
+	"6Xk0PDj8fWxoWn+Oo5JoTaUh2P9pz/Bf/imKV1j9xbwgyYJqJ4EnOV2UQlOeLf9Ml6tceEs+UgXEshsU",
+	"mVLLCUUWFD7SJRCeN1/ciHwJd0zPGYfDI5iLSiqYUZ3w+hFP0FG7GfMSEMjZdEpRsrGpGdUKjvZ/hPT4",
+	"7N1PpyfHV6mlDjNjswspiiNOFmaWwVz2zGTWEPHw5csuEVdXxJmc9QnlmAs9pxKEnBk5k5TkQ1BU3rKM",
+	"ghYfKVd2KmZy6Q0rCsZnQ/NYCioTJUV5GCV8KiQQvgTbHL4JhEMq5Oya5an/fk6MXCsQdxz7ZIYcLwIa",
+	"/FpRuWxIYF//ipl/MavZcgjl4xXJ3UIznzLBNeX4JynLgmXE0OX5fyhDnN+CTv9J0mk0jH73vFF9z+2v",
+	"6nnT5IXryfbbpnT6avz6+mLy/7+fXF6lw3DtGSIsSDEVckFzK0YLqhSZUTBUUPhNKcVNQRdGOwX6NtQa",
+	"64bpHn8e6CYcXjPsM3nJZpzoStK/A1GC1u+lz+XJH9+Nr95fTJwKNDO/1JKVFJRvBHJBrWq6pZJNl07x",
+	"tej7hGQ6FnxasOzpxMU3uJEY49OLyfj1X68v37+6PL44eTV5ncKOoYZZNKQwC3AJc6KAZBlVaheEDHQK",
+	"7HRUB0haKZr3a6XdJ6TWT0LesDyn/MnIVbe4kV4/nV28Onn9evLOLS2rgBZkiYJCMg1GQek5U4aCTzjh",
+	"N5QUer58suna9jbN1dgR2ZxmH6EkStH8CSdzws3WS4onm41vcCKlkBsZePLuanLxbnyaDs22UXH6qaSZ",
+	"MWKmhBWVpCPIqSasUGDsk0LMZjSPgRurxuzlleRPSol3Qv8kKp4/GSV8gxuJ8O7s6vqns/fvXqdDqPhH",
+	"Lu54DLix1rv0M/WEszwny0KQ/EqIUyJnT6f8O+1unPP5+K+nZ+PX11dnZ9en44s/TtKhtZWEYe0PR/Bn",
+	"9gp27ujNXIiPaggH8Ja9ekqVdUE0PWULpunTcTtoc+PkL8ZXk+vTk7cnVxPDcy0ELIwV5SyDLq/Rrdmr",
+	"/ZpNsww8IOOXfAV93nNS6bmQ7G9PSKCw0Y0Uev9u/P7qzdnFyb9PXqdxbRgl0bjSc+ND2u5r/ySJnlA0",
+	"3nNyS1hBbgr6lDP3bd438b+MT07Hr04nbk/LiSY3RFFjL1ZcUpLNTSsj58sURFP5pJNXVVkKqWn+luaM",
+	"XKFl/WRUWG38HnJcvj8/P7u4mry+fjt5fTK+vvrruacM6gvnr6bdQT2lMfi+VFpSssD97OmIEba6mQrn",
+	"l1cXk/Hb68nFxdlFOvTGsdkkn3D/++L9rY7L1GfK90V7qJkIUH5LC+MiotXZte+NwRqa7Na8dXoe9Xsp",
+	"RUmlZtZxo57k7a8zkeMYKK8W0fCXKGgyiqNWn9GHFfcwjpxCuY9FyJq37tkvNkJUx3nufTEkbhhd+sUO",
+	"vxlF2HAzWnHzHzTTpltVobl/r81sbaaV3vzrsaNmXxc93uyDWBy6YF/Nwe8c24Jjx8YZEJU+lpQ4I6ZD",
+	"+E8lk1SNUU1NhVwQHQ2jnGi6p9mCRj1EVlQpJrilFv1EFqXZAqNMXWuq9DU5uDnMXvS9WMmiJ+SKWuqZ",
+	"grlQxqYvzRauBYiS8kHUF65q0aAei20+Dia0BT1CMW7TxWyo93rrHeJuz9JL99h6lmL/m2ZwQUnOuOur",
+	"PXaMAPQHmR29wIypoIbePqbptCsGDu4k05raaFwQiw/YcSNEQQlfEYdVYdFEV2pbSl7apzdx2TUYu1lu",
+	"JlEdzCN5zgwZSHEekGpKCkW7G+nkE8l0sQTBKcbSy4LwFMmUlpJl9CRPjT3hxzeAlBlP9pYUKeR0SqpC",
+	"K9Ai4elCcD13QdyOXiM8o8X7vvXw85zKJrBFMRthvPpKabEwfh4H+/YIFpXScEPNV4QDKQpxR3MQks0Y",
+	"Lp16OVeSGbUUBEf3j37fs0D9RLZy3c1zqHI18Yuln8qtsOzL/f2ejtskOBYlo7lRAmbmnptwaaVgAC7U",
+	"nAPJc4VhZMLZ39C6wniysRYSXudPhJyNgEBWMMr13ozdUt7zEkab93djUAKIhoVQGo5+TPhHulQwZRoq",
+	"nlMJtbp6uT+AP5vfiKQ2EXO0D0EaZsc/mfDCeHsjOCspH5+fwIvBvmEhJkQwpcV03MyJ8qmQGVXAtMuO",
+	"LMinkJxHP/aIvBHSnr0YzPegiqpOrWVEk0LMYOdm6aXVyLWwRpemZJGigdXo9VKKtvD8cHRPYN1IOy6U",
+	"3hGZn1ZGY5fW9X//53+lu6MgWWC5Akl0wm9JwXL3+slr68s9KN4fR79WxGizZV/ij2g1woQFRgNLKvcU",
+	"JRoJiK52nd07WM3u1Xr/USuaGE8cSrJkfPbki/rLBv3oFlSPUdDo/Itvupc8whp5jM7yq2WzafNEe9kD",
+	"7B4ngHdzVlCbMnQkZuoR9lC9U+J0A0qFdI5Xmf3hfpF5GrvJy983tZsuayZ2NVN3o3mmwJIQ9aHzQAwb",
+	"ojjyMl/TMu/1R1byOVu7S31JnlYe59E+1GrLURz5Zr97Vdt4VZNmyazSm2Sa3fZw2hmSPhQ1lZSm/VrQ",
+	"2ndWCa5sJdzvJHesKJwpaHVFdVM/GgObAtNwRxSYCedV4TN8qX3lmuh0BLwqCrvT3jFFW9tLqHTNYzbQ",
+	"aWteViTEj/icSibyCQ/1Zzgxt8K2VRCNj2NetmVArS4eN9opxTAVcotpulC92t59QaQkS/M5tBjXbBD9",
+	"VphlNSZrQpsntMrQTOsyEWaScBvn71pjPRsXsQVXm4qQtt3BLoNBNLuYlowUE55v2p3vJX1VmsfztbLd",
+	"qf5CAS6I0t6McCLLpja993iJvaXS2z7tYZzbXFrN6hHWmaFHyHgmKVHUlb1Qks2Nxc9nzp5lLQsnhv16",
+	"nH74AzgWi9J4DGZx+toZ42kuRQVzUVgbKpeiNEawnjM+Q3XB6V1ntozrH45Cu7S/6ixUbR0Jrg2D2lBw",
+	"qsuLU7BS2uzvWYx9OiDQZA3BQxm4R7ceI23zya3Ts12TnWtnO3c4QXiLg886bGFWzLQkXJkZC27r1RYk",
+	"N3wZQWqMiIEbsNl2c6yr43SlWTMytboTb2MEhXuIWV1sQZUmi3LNwqj9Qxwl6hGc79oVsEafNXZAaIzb",
+	"tvpsmI4I4a/haDdYXMEMT5nq2Slr3due7xlv64CSyqZWjKiPNHc8JNryZuQXmd3f3OaBm2vdxUNY0VL8",
+	"HQLYBreY7teZyF3afRMTeRJ6Ak80+m80cmOqHW9M94TJ4iiO6qKgKI7q0ooojt5Ort6cvb42X41PT89+",
+	"xoc3m8xxtFKngP31JSWjOArz+itpqDhqp/HswH2yN4ojXwvTa6gjGV5jLcx6P+BeSxzp+D/O7G8NY3Wz",
+	"IFPMKqi5uBv1l072U/Peom27TlbKtDe1uN4XXHacwZHd2urC7GbghjoKgyp29zaeAGREyuUGx/BebjjZ",
+	"+TZelH+3WbIYj//Q5xKtVvpt7Uk35X+PdpkbZfHdPd6CsbZOcZWsjfdRR1M+3m9yuLfWd/R1e5Ub7DfZ",
+	"pvpLHreW5LoO8tGCvHH3+C7HfexyoeVV1e8scvBh1TBKiJm/KI6WlMheWq+UfG4tBE0d6KOloLF3vovB",
+	"FmJwFjh952Tpo36kKM6m0fCXe8tdnRnc5cq98aTN3vvqSD/Eq8k223sMREH6x8kVPCcle+4k97n7VaVQ",
+	"MKUV5iF9CifsDfAkXCH4TIEWg2i1OvjhYrxa2vtocV61vr+L9RZiHYhyJ4C9EFVfwOUt40JCxfGM1hRS",
+	"GwPKlinsZGZUmDitVL47gpKwHD+m5q80hryi9rOtRkxbQc2DH/f3HxjZiqPMFt3cFyV3j6FMM34rWPaA",
+	"kImf4WoXp+KOyowoCieXZ3B0ePD/oUXejtVWKu9r1Sb8Tuxg3m/MDWIx1NQFjt3w4/oE6JxgVGqwTbzT",
+	"vdwt2mL8+mB8ePPiuDeovGKvGW4a6iET7zfdmk5jL1UBUYPA4wpJQv5uEN5NoUGkEvEqsD8uOGdKC7mE",
+	"G5oJ41mh3AoZ1Mw+3KDs2y4eEuCTNBMydyLrRv/4KJ9vADUCzSmGfd1327LxIUE/N+P+gN+cqLdC9uwS",
+	"5lvA0BpMRVEYH52oj0BmhHG3YShNpGZ8do0h3xT+gPTB3EBay9mahNqaQOM7ekeVhimTSm8dLAxZen+g",
+	"MK7nfA+xvs6JCan+TTyZcyE1KR5ZYHdL5RKmjBa5LWyw740g/e0LBnhVrfJ8Pd3qSrTnujbU2+DqwVE+",
+	"U5C455MICsY/wkxQ9U1KbSyd1hbabFUZcuwLhWxjrQrZEai5kHqvYLdWX21eyaa/D/cN8ytFsTXjbyKM",
+	"fSeqtjZEW8esHm2DtoK6383PLcxPK+X1Bt6vP6wx0/VqnGmH2Td0bVq1dUy7MiqjAVDLqGZz5ZTmtmRT",
+	"UhIumGBgq9nvnmIh32WYr7fmTAwpF5wGp9SFnLkMlXv8huYxCJnw1J3kTFHjER/LdY2T3JgBNsWJ2WWX",
+	"kjS2jJ9RwneYdpUCwAVmjF3dqJdNMxqfwDXSGOR5S6L0dV7ROlWL9kHFnZ3HeFDn1Hy49iVPpoFKuXdw",
+	"Ir2yf9lIkxuT4WtvnLf37N/Wa7l1IPDRa7mVKfq+lrdYy33nFh/CtPow49fwrE6SfWfZVizbcMjyAbzr",
+	"PXn5FWzsTZp+5+g2HO09Kbo9K9vHRx/Pwnb++jvrtmDdz7Ze/qzSmVjQPo+G6MaGyVne1I6hETRM+J47",
+	"3EzzdGhr7adTmtkCOl+CvyNk7AwNSRcMz7OoKpsDUQkHSP2JhEFo1QzQbri+Y0VxTXmexg5gY3eEneaV",
+	"PdlM3XFrHA+wHOYkhxtKeRPPsGBqI2+l4NBywal1821zSpPCNCWK3ENC7QiJeA8Sa1hvlru2UBJPzni0",
+	"G6WFpHnTtKtnsm060+RayBnSxmXRuWgHuWv6mqcV7JAahcqFogyNbpZIXAwZgK802h01kyQ8B5KZJgqa",
+	"z2gOStS2ohalqrHk7NjYjJuRp0MgYMQi4LJHMiKZBsGbLtrGnWO6cY88J2xgraCNVWambiw421nvmnQi",
+	"eEEzysqe0E3Tem8yzLLd8NyzpMX7dUxfcwrENNaNVNJbvSFUKZqls2mRdhZad636jtvE9G1vWLmObF/n",
+	"OXdY8A1cZywczirJ9PLStGXHekOJpHJc2RS+/fSTD4X86ecrj7iGXMNfG47MtS4tOgHjU7EqK7V4MwUE",
+	"5pTkBVUK/nR59q5OqDqIuQGc4AE5qc2iySppeO3WUsJDFaVAz6WoZnO/0nz9eAwF1ao5s+eRYszizmsn",
+	"cbGb8FKKW4a+1Z3RtZ1IMTSVvTloYbNkhKs7KhUkEb6CJdxMoaOWcKM5BP/XJEJ9O5UIBZGrGBbihhUU",
+	"SFkqbMUec7sh2UfKcz91NUh4wn/3O5i4PTrhNmiGdKqrgQwNeb2PDyH9LfE8T6IhoPMMCTLffP5tMBh8",
+	"+ZKC4IZ8+FjcfccG7CCxmxW+leCGmUTmW7dn2g/1tplEvlkHyDSA1LyTWvS6bM443TNawTgIOOsFKRFk",
+	"kwZnbd9cXZ07B3hopv8ZMyrw2TvFn61D/Tnhn/f29up/5sE2WMRnPDL4ucHNQ7LFHjXJEtEGBmJMEDiM",
+	"SAz8Y1RSVFoxLLM12l9wLUmm+9D3mAY7gJbniSM4MCNgSjE+i5uhxOB8Z9NZffACmDvdaJeTRSgbbQNo",
+	"47pvapyw7xfw2aGcGTtBVF6gISsIW1jYqADozfziH1yL5Wg7aqoPsKMj+FyTVVIlKplRbN4wFAt0m7xx",
+	"iFTlWlsttrTNvoTPQGBB9Vzklgkl0fNmSzTLxIFqpuOiEHcpWLASl8jWc6GwxB7fsH31Haj6jHibn32Q",
+	"pl0oXu9kLrhi0fRGzrZQMBO12sFjyp0ore21gd3zfREOaQeBL90IwedaWk2YmyYPDKvvh8SqpbTXXcOG",
+	"LM097CQ2iQxcC53j2mzFT01Lh0jRLlrVCBSlkAYoVb6BDvaLX73+DKnR0kNIrQ7fqzFm0t7FhXaPkb87",
+	"KbiXso5nA5/h5f4hfG7j47RXtyJLZSw3vyoKSj6a3QcPg9crvg5bYJMvnCDVUEw7ATpbTkvKc8Pw3U0Q",
+	"Ta7tutALG95HqXGHQWihtsK7My0lfEKyuXP3GnBfWoi77SpJwTlRKuGmJ9RRmE1H403ptoIcWhxhwOPu",
+	"ZvWhja5gp8CsiYoTLnHpxJjqg0xUXKsYjCmrGvVsNfOu3XPxLHwOjRMTu0WS8LbS95xDmQ3qe1eUu99a",
+	"L2q4ZeV3V0+iGI0AJGdAlp0X+0fAeFZUOc13YyQRoyt1vwkfgyLc6PRMLAzLOvjNOx61GTaDNhsKJJxm",
+	"c2Gks9krCHB6hwqWqQbQeQDo9ZqFawYlaUkJMsH4dimKwKDesNOaCMaJQn6phNfnX80O3VVn6AOhrYUy",
+	"Z7MteDTDqPMdRQ2lNS2Wu4OEX1CSK9hpnboJPqjY57VVXDtRjsy7YfsJNx1UqkYN3jH8YEpVVOIoVYWW",
+	"7O4ALtu4xDvtPWw34XNya2hnhdMeu2MSLIridAoNHMJwxRqzY0x4OAXAU0OmibnQuD2pAYxB0ilq8gC+",
+	"1yjEtpZMuEs9hcqQGdNTFBSUxSC3RuacoKNqnfkBYJbLsgBXjyHRzdIXiaOC9qx9JcWdQiCK47OLy92E",
+	"/+SNUEQWh7RVCvbPKSgtCZvNtbFWFxY6zTZh5lVKOi3MrwlPz86vTs7eXab2wZXMqTVLjW1Mc0gP949S",
+	"2HE46qQyS5fnYETF4WKoXX/iGffXvWOjTUSxh/v63hk26QDAHFGfKUjd92hrpP9sKGpsQ6t/gmHYge3G",
+	"a1p/ixaGGsIfJ1cxnJ9dXqVxwvuffWPR0IYwdgkKYg/aHluUt72rZUnjhHe29hhOpnvvBKd7b4nO5jG0",
+	"dQGiynS6e0s+7Y1ndJjwH/b30wG0dZM1pDokj62OVzEYHWUaNULndVWc8FpXbSRy32gmn0qhaD37hE+u",
+	"yKw9jRhCQR6Zsdn9A9K/ELkcgmvfyFHOlBu68ZGQT4h7zsXmsSEsSyCTcFOI7CPqeIv0MoBXge2snNnA",
+	"BWRCfGRmzzF/S5qbRUwKBQuR0wFcBWgVhOcWu9047k7ZUZ6Xgpn1roxG4ALManLWZu2mGZEwchNKxtAP",
+	"KKn2919kf/r5Cv+gaQ2475Zg2vQ3gPeqmQLS0I1IzoDl/uRiJviUzSrrRTijHnZqNBd3VG531AFrT/jO",
+	"Out+F+GQzRcWe2XVFuZ5rbNxvSbc9xM7j86+p4BoEDzzYeWVotNQidb7EKaBgzStzeTulJWax2h+lqIo",
+	"dhP+M7Y5+cvk3dXl9c+TV2/Ozv58/f7iNAVFQxAds5RVDSZvj2miv0myudE7WFfheQvGlDFTF1NYWDuv",
+	"1vymXyslDkcy4emaE6oWnyEsTEthx4VorNG1O7LymvYcvUzRbrQBhPbxR+8juxLehK8jZ+qMP1vI603X",
+	"4DwkuGA6biAJV2zGXZnZpSY8JzKHn32E5I4sYUe5r707McjEYncIqfu8x/LUCRXebVALtrVosZRYuK88",
+	"sYeQ07zCuwGA6V2jbn1rdX1ZCjsVZ5/8TugPyROt6aLUu1ZP+bdq7HczlPT2IE7hX8DY3z8cwZu34+O9",
+	"yzfjw5c/oIXF8kHdycAwNI2NSU+beHrC7at7OTV2cb4ibJeT44vJVeqy8undXNHsOt0dwJgv4fDTJ3cj",
+	"RMIP9kFBTgt2S6UatQ14ix+mJfM9G4vDWCEYnEd3Q2l4ATlZGh3z2rZiFLhZpkaX31IwzBVTewJ2CB8p",
+	"LZFKczabG8sjrc8vl1RiQKoJZ206Y47RZZSpIFwXnN8eRgeD/cE+Bl1LyknJomH0YrA/eIHlAHqOMcSW",
+	"jIawD6VQPQWbFkFPocvkhHgXSF0A1QFmMXqwVXhhdLmhnVWWIfBX3GRKHO7CMwWY0fDETfgePBjy7R1l",
+	"6NbN2C1FhKqEAyR4nt5oAfdS+E4SjYAEzYW+NakxIfBn01bdcC/01cjioFt/yY22fmNgEwt9mHTgIekg",
+	"9VBYODGMhJIsoyWiqhtCQhcCy6ZnapgrR54ayK7ux8O2BZsUKUt4f3Fq94lKaUykdMvuJM2ZpJn29Xft",
+	"zozcGz+TMA4NsBpA+tvxm8nxn8/eX11fTi4vT87eXZ+8/pKaMWd0jlkkO3IPU4fzzVoAcw4zaWS8JeP7",
+	"WkcaU04sR26soMVhm2OHEodSU1JeozU5rwjR6llu43ZF7RJYdCfrv5nG8VWvuVEsUJnWo2pF6jh1AUSM",
+	"PdrKVRyLje/dYeDr3iBWfdcMTq4nMoZt2s22G6uKH3gljunCzg4eeS+OE2w72PBunD14Zb3dMPZla7um",
+	"TTzt6ODFqBNccBaLCxuZdjEmbF41S86NY11IwR0ZRkVZm24neTR0NeteXUXt+4fWHBRqHnneuZ/oy4c6",
+	"Nf1K5E93jUQXHvNLO2+kZUW7N+Mc7u8/efddCNY111msKH9X+Qo7nN7VoDrWYsXvBadPeQXAkZ163ys1",
+	"iYIbbSJ85eD+V1rQ+fjSi/tfaq5QwTd+vP+N+ooa88LBFl10733A915uM58eSHjz8uEWowzvWfgSRy+3",
+	"oXl9IQm+cLjFCFsA7fjWi634VOP8Y8K0WiyIXGKdNpG6sVI6ucdaXl1lZ2CvGAOLzIxK8AZW9ME03Ws0",
+	"Pf+txvT7YkY7o7o/BR+aPc+s47MKnTquNyk8D1MnZNxVIgn3ilJwGlv0zaMBpJXZg72hUEqq7AGbdTCF",
+	"PapxRvV6vbjFqmc57KSZsgihA38jmLE3mwvBQvDDDdf0PeiOsA/fQBN26+631IT/S5Tc0f1v1DfyfDt9",
+	"81Wa44zXCLh2sXZZq7ZSEbQNQ7hWM6yEc+K6JAwX9M1ytURihNEgdA2NOZxw8wZVtcfoPKcG1LCLXvdM",
+	"2ZIIqyWCPApTkPpa9BSsr5HainQXS7KvpL443VXSm497eUW9DWszT87HMI3sBCeGdsOMicNarHvB4cqK",
+	"2nZbuIw4GPu4dXgsPzxCNMGAkKGKvdzSZ91KKYwrPvUxsqG1Ie1dl9YCduHbOVFBSMZVkqxRylYnQ6CS",
+	"TVNOKePwPCoWs0emHnI548hHiEyb1u3APP+aixnri9Oe9VzQuAchFo69e45DOrkis3QEaSsEngYeubvY",
+	"VZOZtfLNUF7sHzVVC+gBBM7IHWHaeZ4hZ24qjRHkTkc7Ztu1pS3GnyUzuhu7yxWbCpo5LXKouGZFw5cB",
+	"+kyNnFgj0zQS7HSpq+RwhY/+F+PpYNbPn5ZI/S2ymGSDduTCxnJUU9pAeQ7M+nRnXoBdEMPOfuMMOrFD",
+	"0531plST1THUZnyVWEI2QUPc/f0bOGgst6xPtHhf1g4/38XxTmxM5I4sjeA3Hi3t3OCLkznc3zc/2TvM",
+	"7DrE6Vki27hfSRQm1RyyX6OzwFYW4L4Ld3hrK4a+aJHbxWaz1mFA0ufG+gyTEK7sHttk3GuZNLrceCdG",
+	"RfQZK53rSxsB/prLW1cPpvPZHo4AT+OXNsiBdVh86Sm7bkiGA93B2CP4hy/vQ5q817u1t8yujnjsNUWd",
+	"T6REFow2JQuDtZfghiIcbbr2+e9pxvXB5q27m9EthA4Qes8t2ZusN3zmK29ue2Htqp5K3iB4pDQrClgY",
+	"6lLV1Rgjo3JRP/9jZvDdZv2mNiueQahzka162Icaq2qttfqTWK2FdcbJXNytJhlX6j5sanLzhdQrd1E7",
+	"OwZSPLOfYhyQcZ95zan0qKO2qkbVmfWRr6usE49Yr2GPelJsOeHWnLS7njOB7QHRAVyEJjZ0LWx4J/ye",
+	"n3Bj3gQmzxCKWtE7YNotEq7p/Rug2sY7Rxa4K8EtttC/WpPxDySp9vcPf3CfbhzOS1ngISHriW+8ynu9",
+	"216DMzzwzo8F+XRiXz3Y38en/cdViG+ll5j2mgq5iL7VntFCf1izb7SLp5g/VlyL5v+OUMD/AC351muo",
+	"Zy2e1UURO20XbXcr1ekLL7Zw8hHAxvhHtqrVYwapGLO7HuwEb/8JIIWeqYT7Aj8zVBsN2G1cAP9gc4Ii",
+	"hKuhCD5hXIBzMqNqCClWdqUO0cXdpjRCe74XtcUfQOtivHgYEE4/aQt74UIDDlSl9tAGMO5tIMyy4qph",
+	"PjzqkX9YkDO1EEXYqK+0cVhFzxQsGvSroT0kckdUDXSFvTusq/rHFdAr00tY4aMobeoQrcePG5S6r5gR",
+	"LC29oz6o839mC+CiKdXBRJ8xqRelXmJ1fN8WYL4/90J2j/4/x/po9je6zolA3reMcReTiYaH+3HjUnh1",
+	"vPZWpVVXwch5KDbO70JxwpJif52CpLdMVBY/a63/1ZKVr/PBtnN9/p4bSh+UUM9mcsapXUieUg4dyy2H",
+	"7/vI/yP7SKjRWxzabsPAmu37y21InbTqVHurIHelV3NL/vEY624d2FJ9n5k/IFMWhNeV3v40j5Duzhpl",
+	"7FtbfGSsZB/cMc0N2+BNvr1MLCh6B/W5m7ouzQWja1CodtVLfznKMwWpp1hqFwVWgMIaXKhOgUpsK7n8",
+	"5uEUMG44rmi7S9sl1bDDtPcPjPoxo2mOEWPhj63MOPqHlzfApXHCEJLL7W8tQK611Q9t/Ke/TwVDG33s",
+	"G9cv9GNlrcvZrVlYwQW331N4K+GQ73UKT1mncFa6qP0aZT9tamjW7i5zREn/W+CBtNe+/71/3W0euUVg",
+	"X7aOo0fDXz6Eczhlt5RTpWySr5TCpwCrMvShmsp9N+4F1ZJlmz0n15qx8e3T3vo/l8LsWrRSoI0HQj+V",
+	"QiFKGVhowEFfMOWt6/JeFWTafF4WhHWUT9e+7FUsbqhPeq3/GtoHZFjUc1tLcVcUPFiSRbFWXGZUu9tw",
+	"L0uaRQ/S1r7h0L9oU4ep+q7dXGRVjYD91/HbU+RkH1BiL5W7zXwLcl+FZyo3URqTlOuXpPv5q1bkY3XP",
+	"mqnV9/m5XL0/KYt10u487Mbl7A2+5wpV2XoLF+1nvEtVMjz9OW3FY+yRjvroAFhsPTZlNHcH+0CSu4Rj",
+	"AerOm7fj4xhe7O+DMScLKo0Bu+vTup2juQQcCIILLbiDqsEJZ4IHibzp21wN5w7BYPTZV4JqRJzJh0AS",
+	"Lqk7TrD0FqZN53monxCUosHlsTgQ9vCVo3eN02BLGl66Uws2cCA1I4UlWxyA19jjCmoQ2qQJx9PlvTZp",
+	"n4FoayZsg+6gyX3RhroupeGVO+m/k+o//Pd//ld8e/CHdpq1myTsnhzfGGXuzRs+vQEbgl9+Y/N1DWLN",
+	"usDzrb+FsUY4QuwUBztkM/fNfeyZTboz43cty39kHe6ZbBj+FSblYy28J2FVP6JbD6fG7oyb2eTwDklX",
+	"joWoWK7qgiP6d1+ZlrPvNdHs1gNrYeDXSqmtUWqBJTSuewAvNuqoCucvWo31hILwxDsSRq+bSAjSMdiC",
+	"/I5jNqB2O22gpF8+GF2BwCROkSG2c/Qcw36utZU4TI1T1IcgYsjeTvwElnpzg76LzGCseNCoPW+/r0ZR",
+	"V2r9YncL6frtMigR8fRYbfdcihuq6hMh3oQx2oAW06CNYFv/8uHL/w0AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

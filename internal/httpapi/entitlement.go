@@ -50,7 +50,7 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: tag}}, nil
 	}
 	return api.GetEntitlement200JSONResponse{
-		Body:    api.EntitlementResponse{Success: true, Data: toAPIEntitlement(v)},
+		Body:    api.EntitlementResponse{Success: true, Data: api.EntitlementOf(v)},
 		Headers: api.GetEntitlement200ResponseHeaders{ETag: tag},
 	}, nil
 }
@@ -71,7 +71,7 @@ func (s *Server) GetEntitlements(ctx context.Context, req api.GetEntitlementsReq
 	}
 	items := make([]api.Entitlement, len(views))
 	for i, v := range views {
-		items[i] = toAPIEntitlement(v)
+		items[i] = api.EntitlementOf(v)
 	}
 	return api.GetEntitlements200JSONResponse{Body: api.EntitlementListResponse{
 		Success: true, Data: api.EntitlementList{Items: items},
@@ -117,27 +117,4 @@ func matchesETag(known []string, etag string) bool {
 		}
 	}
 	return false
-}
-
-func toAPIEntitlement(v billing.EntitlementView) api.Entitlement {
-	out := api.Entitlement{
-		OrganizationId: v.OrgID, Plan: v.Plan, Status: api.SubscriptionStatus(v.Status), Active: v.Active,
-		Seats: v.Seats, Features: v.Features, TrialEndsAt: utc(v.TrialEnd), CurrentPeriodEnd: utc(v.CurrentPeriodEnd),
-		CancelAtPeriodEnd: v.CancelAtPeriodEnd, CancelAt: utc(v.CancelAt), Version: v.Version, UpdatedAt: utc(v.UpdatedAt),
-	}
-	if out.Features == nil {
-		out.Features = []string{}
-	}
-	if c := v.Checkout; c != nil {
-		out.Checkout = &api.CheckoutReadiness{SessionId: c.SessionID, Status: api.CheckoutStatus(c.Status), Ready: c.Ready}
-	}
-	return out
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }

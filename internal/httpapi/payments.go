@@ -24,20 +24,9 @@ func (s *Server) ListPayments(ctx context.Context, req api.ListPaymentsRequestOb
 	}
 	items := make([]api.Payment, len(page.Items))
 	for i, p := range page.Items {
-		items[i] = toAPIPayment(p)
+		items[i] = api.PaymentOf(p)
 	}
 	return api.ListPayments200JSONResponse{Body: api.PaymentListResponse{
 		Success: true, Data: api.PaymentList{Items: items, HasMore: page.HasMore},
 	}}, nil
-}
-
-func toAPIPayment(p billing.PaymentView) api.Payment {
-	out := api.Payment{
-		InvoiceId: p.InvoiceID, Amount: p.Amount, Currency: p.Currency,
-		Status: api.PaymentStatus(p.Status), CreatedAt: p.CreatedAt.UTC(),
-	}
-	if p.HostedInvoiceURL != "" {
-		out.HostedInvoiceUrl = &p.HostedInvoiceURL
-	}
-	return out
 }
