@@ -17,7 +17,9 @@ type paymentRow struct {
 	Status           string
 	HostedInvoiceURL string
 	EventCreated     time.Time
-	CreatedAt        time.Time
+	// CreatedAt is the invoice's, at Stripe: written as given, not kept from
+	// the first save as GORM would keep a row's own creation time.
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
 }
 
 func (paymentRow) TableName() string { return "payments" }
