@@ -297,12 +297,15 @@ func (s *Service) planOf(sub Subscription) string {
 }
 
 // deriveEntitlement picks the org's current subscription and writes the
-// entitlement from it when it changed, with the next Version.
+// entitlement from it when it changed. Only a change of what clients see (the
+// view) gets the next Version and enqueues entitlement.changed, in the same
+// transaction; a change they cannot see (a newer event saying the same, another
+// price of the same plan) is stored quietly.
 //
-// The view also depends on the access policy (PAST_DUE_ACCESS), applied when
-// it is read; within one configuration only a stored change changes the view,
-// so Version is bumped on every stored change and only then. The caller holds
-// the org's row lock, which serializes the bumps of one org.
+// The view also depends on the configuration (PAST_DUE_ACCESS, the catalog),
+// applied when it is read; a restart with another one changes views without a
+// Version or a message. The caller holds the org's row lock, which serializes
+// the bumps of one org.
 func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string) error {
 	subs, err := tx.SubscriptionsByOrg(ctx, orgID)
 	if err != nil {
@@ -327,17 +330,27 @@ func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string)
 		}
 	}
 	prev, err := tx.Entitlement(ctx, orgID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		prev = NoEntitlement(orgID)
+	case err != nil:
 		return fmt.Errorf("load entitlement: %w", err)
-	}
-	next.UpdatedAt = prev.UpdatedAt
-	if err == nil && sameEntitlement(prev, next) {
+	case sameEntitlement(prev, next):
 		return nil
 	}
-	next.UpdatedAt = s.now()
-	next.Version = prev.Version + 1
+	next.UpdatedAt, next.Version = prev.UpdatedAt, prev.Version
+	viewChanged := !sameView(s.view(prev), s.view(next))
+	if viewChanged {
+		next.UpdatedAt, next.Version = s.now().UTC().Truncate(storedPrecision), prev.Version+1
+	}
 	if err := tx.SaveEntitlement(ctx, next); err != nil {
 		return fmt.Errorf("save entitlement: %w", err)
+	}
+	if !viewChanged {
+		return nil
+	}
+	if err := tx.Enqueue(ctx, s.entitlementMessage(s.view(next))); err != nil {
+		return fmt.Errorf("enqueue entitlement.changed: %w", err)
 	}
 	return nil
 }
@@ -365,6 +378,15 @@ func sameEntitlement(a, b Entitlement) bool {
 		sameTime(a.TrialEnd, b.TrialEnd) && sameTime(a.CurrentPeriodEnd, b.CurrentPeriodEnd) &&
 		a.CancelAtPeriodEnd == b.CancelAtPeriodEnd && sameTime(a.CancelAt, b.CancelAt) &&
 		a.EventCreated.Equal(b.EventCreated)
+}
+
+// sameView reports whether two views show clients the same, apart from when
+// and how often the entitlement was written.
+func sameView(a, b EntitlementView) bool {
+	return a.OrgID == b.OrgID && a.Plan == b.Plan && a.Status == b.Status && a.Active == b.Active &&
+		a.Seats == b.Seats && slices.Equal(a.Features, b.Features) && sameTime(a.TrialEnd, b.TrialEnd) &&
+		sameTime(a.CurrentPeriodEnd, b.CurrentPeriodEnd) && a.CancelAtPeriodEnd == b.CancelAtPeriodEnd &&
+		sameTime(a.CancelAt, b.CancelAt)
 }
 
 func sameTime(a, b *time.Time) bool {

@@ -9,6 +9,7 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/billing/billingtest"
 	"github.com/billingd/billingd/internal/notify"
+	"github.com/billingd/billingd/internal/store"
 	"github.com/billingd/billingd/internal/store/storetest"
 )
 
@@ -18,6 +19,7 @@ type env struct {
 	store    billing.Store
 	payments *billingtest.Payments
 	notifier *notify.Local
+	db       *store.Store // st itself, when it is not wrapped: where messages are read
 }
 
 func newEnv(tb testing.TB, st billing.Store, mutate ...func(*billing.Options)) *env {
@@ -34,6 +36,7 @@ func newEnv(tb testing.TB, st billing.Store, mutate ...func(*billing.Options)) *
 		m(&opts)
 	}
 	e := &env{store: st, payments: billingtest.NewPayments(), notifier: notify.NewLocal()}
+	e.db, _ = st.(*store.Store)
 	e.svc = billing.NewService(st, e.payments, e.notifier, opts)
 	return e
 }
@@ -41,6 +44,21 @@ func newEnv(tb testing.TB, st billing.Store, mutate ...func(*billing.Options)) *
 // newSQLiteEnv is the usual env: an in-memory SQLite store.
 func newSQLiteEnv(tb testing.TB, mutate ...func(*billing.Options)) *env {
 	return newEnv(tb, storetest.OpenSQLite(tb), mutate...)
+}
+
+// messages returns the messages committed for org so far, in enqueue order.
+func (e *env) messages(tb testing.TB, org string) []billing.Message {
+	tb.Helper()
+	if e.db == nil {
+		tb.Fatal("messages: the env's store is wrapped; open it with storetest")
+	}
+	var out []billing.Message
+	for _, m := range storetest.Messages(tb, e.db) {
+		if m.OrgID == org {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func caller(org string) billing.Caller {

@@ -129,3 +129,9 @@ func paymentView(p Payment) PaymentView {
 	}
 	return v
 }
+
+// samePayment reports whether two views of a payment show the same.
+func samePayment(a, b PaymentView) bool {
+	return a.InvoiceID == b.InvoiceID && a.Amount == b.Amount && a.Currency == b.Currency && a.Status == b.Status &&
+		a.HostedInvoiceURL == b.HostedInvoiceURL && a.CreatedAt.Equal(b.CreatedAt)
+}

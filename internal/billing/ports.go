@@ -72,6 +72,11 @@ type Store interface {
 	// descending); with q.After set, only those that sort after it.
 	PaymentsByOrg(ctx context.Context, q PaymentListQuery) ([]Payment, error)
 
+	// Enqueue puts messages for other services on the durable queue that
+	// delivers them. Inside InTx they commit or roll back with the
+	// transaction, so a message exists exactly when the change it reports does.
+	Enqueue(ctx context.Context, msgs ...Message) error
+
 	// IdempotentResponse returns the stored response for (orgID, key), or ErrNotFound.
 	IdempotentResponse(ctx context.Context, orgID, key string) (IdempotentResponse, error)
 	// SaveIdempotentResponse stores a response; an existing (orgID, key) is kept.

@@ -270,11 +270,13 @@ func invoiceStatus(eventType, status string) string {
 }
 
 // applyInvoice keeps the payment history. An older event never overwrites a
-// newer one, and a paid invoice stays paid.
+// newer one, and a paid invoice stays paid. A payment that enters the history
+// or changes there enqueues payment.succeeded or payment.failed.
 func (s *Service) applyInvoice(ctx context.Context, tx Store, ev Event, orgID string) (EventOutcome, error) {
 	inv := ev.Invoice
 	status := invoiceStatus(ev.Type, inv.Status)
 	cur, err := tx.Payment(ctx, inv.ID)
+	found := err == nil
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -289,6 +291,14 @@ func (s *Service) applyInvoice(ctx context.Context, tx Store, ev Event, orgID st
 	}
 	if err := tx.SavePayment(ctx, p); err != nil {
 		return "", fmt.Errorf("save payment: %w", err)
+	}
+	if found && inHistoryOf(cur, orgID) && samePayment(paymentView(cur), paymentView(p)) {
+		return OutcomeApplied, nil // what receivers were told still holds
+	}
+	if msg, ok := s.paymentMessage(orgID, paymentView(p)); ok {
+		if err := tx.Enqueue(ctx, msg); err != nil {
+			return "", fmt.Errorf("enqueue %s: %w", msg.Type, err)
+		}
 	}
 	return OutcomeApplied, nil
 }

@@ -108,6 +108,7 @@ func TestEventOrderMatrix(t *testing.T) {
 					// Not only plan and status: everything a client sees, and the
 					// time later events are judged against, is the same.
 					state := e.endState(t, org)
+					e.mustReportEachChange(t, org)
 					if first == "" {
 						first = state
 					} else if state != first {

@@ -26,9 +26,10 @@ var _ billing.Store = (*Store)(nil)
 // "database is locked". Every statement and transaction has a deadline
 // (Options.Timeout); one that misses it fails with billing's EUnavailable.
 type Store struct {
-	db    *gorm.DB
-	inTx  bool
-	pools *pools
+	db     *gorm.DB
+	inTx   bool
+	pools  *pools
+	outbox Outbox
 }
 
 // Options configure a Store.
@@ -131,7 +132,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx billing.Store) error) error
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		s.pools.txDeadlines.Store(tx.Statement.ConnPool, deadline)
 		defer s.pools.txDeadlines.Delete(tx.Statement.ConnPool)
-		return fn(&Store{db: tx, inTx: true, pools: s.pools})
+		return fn(&Store{db: tx, inTx: true, pools: s.pools, outbox: s.outbox})
 	})
 	return unavailableIfExpired(ctx, err)
 }

@@ -78,6 +78,7 @@ func MustOpenWith(tb testing.TB, databaseURL string, opts store.Options) *store.
 			tb.Errorf("close store: %v", err)
 		}
 	})
+	recordMessages(tb, s)
 	return s
 }
 
