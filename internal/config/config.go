@@ -66,6 +66,16 @@ type Config struct {
 	// deduplication. EVENT_RETENTION.
 	EventRetention time.Duration
 
+	// EventsWebhookURLs are the endpoints that receive billingd's own events
+	// (SPEC §9), each once, in the order given; none means events are off.
+	// They may carry the receiver's token (user info, query): print them
+	// through outbound.RedactEndpoint. EVENTS_WEBHOOK_URL, a comma list.
+	EventsWebhookURLs []string
+	// EventsWebhookSecret signs those events, Standard Webhooks style: whsec_
+	// and the base64 key, in the form outbound.NewSigner reads. Set exactly
+	// when EventsWebhookURLs is. EVENTS_WEBHOOK_SECRET (secret).
+	EventsWebhookSecret string
+
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long a graceful shutdown may take
 	// ShutdownDelay is how long /readyz reports 503 after SIGTERM before the
 	// server stops accepting, so load balancers stop routing first. SHUTDOWN_DELAY.
@@ -114,6 +124,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AuthAudience:        e.str("AUTH_AUDIENCE"),
 		AuthOrgClaim:        e.str("AUTH_ORG_CLAIM"),
 		PlansFile:           e.str("PLANS_FILE"),
+		EventsWebhookSecret: e.str("EVENTS_WEBHOOK_SECRET"),
 	}
 	// Typed values, in the order of SPEC §2, so the first bad one is reported.
 	c.Port = e.integer("PORT", portProblem)
@@ -130,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DBTimeout = e.duration("DB_TIMEOUT")
 	c.ReconcileInterval = e.durationOrOff("RECONCILE_INTERVAL")
 	c.EventRetention = e.duration("EVENT_RETENTION")
+	c.EventsWebhookURLs = e.list("EVENTS_WEBHOOK_URL")
 	c.ShutdownTimeout = e.duration("SHUTDOWN_TIMEOUT")
 	c.ShutdownDelay = e.duration("SHUTDOWN_DELAY")
 	c.LogLevel = e.logLevel("LOG_LEVEL")

@@ -21,9 +21,19 @@ const (
 	webhookSecret = "whsec_LEAKCHECKwebhook456"
 	jwtSecret     = "LEAKCHECK-jwt-secret-0123456789-0123456789"
 	dbPassword    = "LEAKCHECKdbpass"
+	// eventsSecret is a valid Standard Webhooks secret: whsec_ and 30 bytes
+	// of base64.
+	eventsSecret = "whsec_LEAKCHECKeventsSecret0123456789abcdefghi"
+	// hookToken and hookPassword are a receiver's credentials in the query
+	// and the user info of an EVENTS_WEBHOOK_URL.
+	hookToken    = "LEAKCHECKhooktoken"
+	hookPassword = "LEAKCHECKhookpass"
 )
 
-var secrets = []string{"LEAKCHECK", stripeKey, webhookSecret, jwtSecret, dbPassword}
+var secrets = []string{"LEAKCHECK", stripeKey, webhookSecret, jwtSecret, dbPassword, eventsSecret, hookToken, hookPassword}
+
+// hookURL is a valid EVENTS_WEBHOOK_URL entry.
+const hookURL = "https://hooks.example.com/billingd"
 
 // getenv returns the minimal valid environment with overrides; an override of
 // "" unsets the variable.
@@ -73,6 +83,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"DB_TIMEOUT", c.DBTimeout, 5 * time.Second},
 		{"RECONCILE_INTERVAL", c.ReconcileInterval, 15 * time.Minute},
 		{"EVENT_RETENTION", c.EventRetention, 720 * time.Hour},
+		{"EVENTS_WEBHOOK_URL", c.EventsWebhookURLs, []string(nil)},
+		{"EVENTS_WEBHOOK_SECRET", c.EventsWebhookSecret, ""},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, 5 * time.Second},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelInfo},
@@ -126,6 +138,8 @@ func TestLoadValues(t *testing.T) {
 		"DB_TIMEOUT":               "2s",
 		"RECONCILE_INTERVAL":       "off",
 		"EVENT_RETENTION":          "96h",
+		"EVENTS_WEBHOOK_URL":       " " + hookURL + "?token=" + hookToken + " , http://billingd:" + hookPassword + "@Hooks.Example.net:8080/in ",
+		"EVENTS_WEBHOOK_SECRET":    eventsSecret + "\n",
 		"SHUTDOWN_TIMEOUT":         "5s",
 		"SHUTDOWN_DELAY":           "0s",
 		"LOG_LEVEL":                "DEBUG",
@@ -152,6 +166,8 @@ func TestLoadValues(t *testing.T) {
 		{"DB_TIMEOUT", c.DBTimeout, 2 * time.Second},
 		{"RECONCILE_INTERVAL", c.ReconcileInterval, time.Duration(0)},
 		{"EVENT_RETENTION", c.EventRetention, 96 * time.Hour},
+		{"EVENTS_WEBHOOK_URL", c.EventsWebhookURLs, []string{hookURL + "?token=" + hookToken, "http://billingd:" + hookPassword + "@Hooks.Example.net:8080/in"}},
+		{"EVENTS_WEBHOOK_SECRET", c.EventsWebhookSecret, eventsSecret},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 5 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, time.Duration(0)},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
@@ -159,12 +175,37 @@ func TestLoadValues(t *testing.T) {
 	assertFields(t, checks)
 }
 
+// loadErrorTest is an environment Load must refuse, and the whole error line.
+type loadErrorTest struct {
+	name string
+	env  map[string]string
+	want string
+}
+
+// assertLoadErrors runs each test: Load fails with exactly the line wanted,
+// as a *config.Error naming the variable, and without any secret in it.
+func assertLoadErrors(t *testing.T, tests []loadErrorTest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(getenv(tt.env))
+			if err == nil {
+				t.Fatalf("Load succeeded, want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Fatalf("error\n got %q\nwant %q", err, tt.want)
+			}
+			var cerr *config.Error
+			if !errors.As(err, &cerr) || !strings.HasPrefix(tt.want, "config: "+cerr.Var+" ") {
+				t.Fatalf("error %#v is not a *config.Error naming the variable", err)
+			}
+			assertNoSecrets(t, err.Error())
+		})
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		env  map[string]string
-		want string // the whole error line
-	}{
+	assertLoadErrors(t, []loadErrorTest{
 		{"PortNotInteger", map[string]string{"PORT": "abc"}, `config: PORT must be an integer between 1 and 65535, got "abc"`},
 		{"PortOutOfRange", map[string]string{"PORT": "70000"}, `config: PORT must be an integer between 1 and 65535, got 70000`},
 		{"PortZero", map[string]string{"PORT": "0"}, `config: PORT must be an integer between 1 and 65535, got 0`},
@@ -217,22 +258,50 @@ func TestLoadErrors(t *testing.T) {
 		{"PlansFileMissing", map[string]string{"PLANS_FILE": "/nonexistent/plans.yaml"}, `config: PLANS_FILE "/nonexistent/plans.yaml": no such file or directory`},
 		{"FirstProblemWins", map[string]string{"PORT": "x", "STRIPE_SECRET_KEY": ""}, `config: PORT must be an integer between 1 and 65535, got "x"`},
 		{"NothingSetNamesStripeKey", map[string]string{"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "", "AUTH_JWT_SECRET": ""}, `config: STRIPE_SECRET_KEY is required`},
+	})
+}
+
+// events is the environment for billingd's own events: endpoints and secret.
+func events(urls, secret string) map[string]string {
+	return map[string]string{"EVENTS_WEBHOOK_URL": urls, "EVENTS_WEBHOOK_SECRET": secret}
+}
+
+const endpointRule = "must be an absolute http(s) URL with a host, such as https://hooks.example.com/billingd"
+
+func TestLoadEventsErrors(t *testing.T) {
+	assertLoadErrors(t, []loadErrorTest{
+		{"URLEmptyEntry", events(hookURL+",", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 2 is empty (a stray comma?)`},
+		{"URLOnlyCommas", events(" , ", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 is empty (a stray comma?)`},
+		{"URLNotHTTP", events("ftp://hooks.example.com/in", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 ` + endpointRule},
+		{"URLRelative", events(hookURL+",/hooks/billingd", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 2 ` + endpointRule},
+		{"URLNoScheme", events("hooks.example.com:8443/in?token="+hookToken, eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 ` + endpointRule},
+		{"URLNoHost", events("https:///in", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 ` + endpointRule},
+		{"URLFragment", events(hookURL+"#"+hookToken, eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 must not have a #fragment (it is never sent)`},
+		{"URLEmptyFragment", events(hookURL+"#", eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 must not have a #fragment (it is never sent)`},
+		{"URLMalformed", events("https://hooks.example.com/%zz?token="+hookToken, eventsSecret), `config: EVENTS_WEBHOOK_URL entry 1 is not a valid URL`},
+		{"URLDuplicate", events(hookURL+"?token="+hookToken+", https://other.example.com/in, https://HOOKS.example.com/billingd?token="+hookToken, eventsSecret),
+			`config: EVENTS_WEBHOOK_URL entry 3 repeats entry 1 (https://HOOKS.example.com/billingd): list each endpoint once`},
+		{"URLBeforeSecret", events("ftp://hooks.example.com/in", ""), `config: EVENTS_WEBHOOK_URL entry 1 ` + endpointRule},
+		{"SecretMissing", events(hookURL, ""), `config: EVENTS_WEBHOOK_SECRET is required with EVENTS_WEBHOOK_URL`},
+		{"SecretWithoutURL", events("", eventsSecret), `config: EVENTS_WEBHOOK_SECRET is set but EVENTS_WEBHOOK_URL is not`},
+		{"SecretWithoutURLMalformed", events("", "LEAKCHECK"), `config: EVENTS_WEBHOOK_SECRET is set but EVENTS_WEBHOOK_URL is not`},
+		{"SecretPrefix", events(hookURL, "LEAKCHECKeventsSecret0123456789abcdefghi"), `config: EVENTS_WEBHOOK_SECRET must start with whsec_`},
+		{"SecretStripeStyle", events(hookURL, "whsec_LEAKCHECK_not-base64!"), `config: EVENTS_WEBHOOK_SECRET must be whsec_ followed by standard base64`},
+		{"SecretShortKey", events(hookURL, "whsec_LEAKCHECKabc"), `config: EVENTS_WEBHOOK_SECRET key must be 24 to 64 bytes, got 9`},
+		{"SecretPrefixOnly", events(hookURL, "whsec_"), `config: EVENTS_WEBHOOK_SECRET key must be 24 to 64 bytes, got 0`},
+	})
+}
+
+// A Config built by hand is held to the same rules as a loaded one.
+func TestValidateEvents(t *testing.T) {
+	c := mustLoad(t, events(hookURL, eventsSecret))
+	c.EventsWebhookURLs = append(c.EventsWebhookURLs, "")
+	if err := c.Validate(); err == nil || err.Error() != `config: EVENTS_WEBHOOK_URL entry 2 is empty (a stray comma?)` {
+		t.Fatalf("Validate with an empty endpoint = %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Load(getenv(tt.env))
-			if err == nil {
-				t.Fatalf("Load succeeded, want %q", tt.want)
-			}
-			if err.Error() != tt.want {
-				t.Fatalf("error\n got %q\nwant %q", err, tt.want)
-			}
-			var cerr *config.Error
-			if !errors.As(err, &cerr) || !strings.HasPrefix(tt.want, "config: "+cerr.Var+" ") {
-				t.Fatalf("error %#v is not a *config.Error naming the variable", err)
-			}
-			assertNoSecrets(t, err.Error())
-		})
+	c.EventsWebhookURLs = nil
+	if err := c.Validate(); err == nil || err.Error() != `config: EVENTS_WEBHOOK_SECRET is set but EVENTS_WEBHOOK_URL is not` {
+		t.Fatalf("Validate with a secret and no endpoint = %v", err)
 	}
 }
 
@@ -247,19 +316,30 @@ func assertNoSecrets(t *testing.T, s string) {
 
 func TestStringMasksSecrets(t *testing.T) {
 	c := mustLoad(t, map[string]string{
-		"DATABASE_URL": "postgres://billing:" + dbPassword + "@db:5432/billing?password=" + dbPassword,
+		"DATABASE_URL":          "postgres://billing:" + dbPassword + "@db:5432/billing?password=" + dbPassword,
+		"EVENTS_WEBHOOK_URL":    hookURL + "?token=" + hookToken + ",https://billingd:" + hookPassword + "@hooks.example.net/in",
+		"EVENTS_WEBHOOK_SECRET": eventsSecret,
 	})
 	var logged strings.Builder
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
 	for name, out := range map[string]string{"String": c.String(), "slog": logged.String()} {
 		t.Run(name, func(t *testing.T) {
 			assertNoSecrets(t, out)
-			for _, want := range []string{"sk_test_…(masked)", "whsec_…(masked)", "(masked)", "PORT", "8080", "pro,team"} {
+			for _, want := range []string{"sk_test_…(masked)", "whsec_…(masked)", "(masked)", "PORT", "8080", "pro,team", "EVENTS_WEBHOOK_SECRET"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("%s output lacks %q:\n%s", name, want, out)
 				}
 			}
 		})
+	}
+	// Endpoints keep scheme, host and path, so an operator can tell them apart.
+	for _, want := range []string{
+		`EVENTS_WEBHOOK_URL="https://hooks.example.com/billingd,https://hooks.example.net/in"`,
+		`EVENTS_WEBHOOK_SECRET="whsec_…(masked)"`,
+	} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("String() lacks %s:\n%s", want, c)
+		}
 	}
 }
 

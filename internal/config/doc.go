@@ -6,7 +6,10 @@
 // Startup fails on the first missing or malformed value with one line naming
 // the variable (*Error). No error and no printed form ever contains a secret.
 //
-// It depends only on the domain (internal/billing, for the plan catalog) and on
-// internal/auth (for the auth defaults it shares). It must not import Echo,
-// GORM, stripe-go or any other adapter: config is data, not wiring.
+// It depends only on the domain (internal/billing, for the plan catalog), on
+// internal/auth (for the auth defaults it shares), on internal/store (whose
+// ParseURL is the one reader of DATABASE_URL) and on internal/outbound (whose
+// NewSigner is the one reader of EVENTS_WEBHOOK_SECRET, and whose
+// RedactEndpoint hides the tokens of EVENTS_WEBHOOK_URL). It must not import
+// Echo, GORM, stripe-go or any other adapter: config is data, not wiring.
 package config

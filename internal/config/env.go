@@ -154,11 +154,11 @@ func (e *env) corsOrigins(name string, fallback []string) []string {
 }
 
 // originList parses the comma list v of variable name into normalised,
-// distinct origins.
+// distinct origins. Empty items are skipped: an origin listed twice, or a
+// stray comma, still allows the same set.
 func (e *env) originList(name, v string) []string {
 	var out []string
-	for item := range strings.SplitSeq(v, ",") {
-		item = strings.TrimSpace(item)
+	for _, item := range commaList(v) {
 		if item == "" {
 			continue
 		}
@@ -170,6 +170,26 @@ func (e *env) originList(name, v string) []string {
 		if !slices.Contains(out, o) {
 			out = append(out, o)
 		}
+	}
+	return out
+}
+
+// list reads name as a comma list, empty items kept (see commaList); nil when
+// unset. Validate judges the items.
+func (e *env) list(name string) []string {
+	return commaList(e.str(name))
+}
+
+// commaList splits the comma list v into its items, each trimmed of white
+// space; nil when v is "". Empty items are kept, so that each caller decides
+// whether a stray comma is harmless (origins) or a mistake (endpoints).
+func commaList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		out = append(out, strings.TrimSpace(item))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billingd/billingd/internal/outbound"
 	"github.com/billingd/billingd/internal/store"
 )
 
@@ -31,7 +32,7 @@ func (c Config) String() string {
 }
 
 // attrs is the single list of what gets printed; every secret goes through
-// maskSecret or redactedDatabaseURL.
+// maskSecret, redactedDatabaseURL or redactedEventsWebhookURLs.
 func (c Config) attrs() []slog.Attr {
 	trialDays := "from catalog"
 	if c.CheckoutTrialDays != nil {
@@ -68,6 +69,8 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("DB_TIMEOUT", c.DBTimeout.String()),
 		slog.String("RECONCILE_INTERVAL", offOr(c.ReconcileInterval)),
 		slog.String("EVENT_RETENTION", c.EventRetention.String()),
+		slog.String("EVENTS_WEBHOOK_URL", c.redactedEventsWebhookURLs()),
+		slog.String("EVENTS_WEBHOOK_SECRET", maskSecret(c.EventsWebhookSecret)),
 		slog.String("SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()),
 		slog.String("SHUTDOWN_DELAY", c.ShutdownDelay.String()),
 		slog.String("LOG_LEVEL", strings.ToLower(c.LogLevel.String())),
@@ -106,6 +109,17 @@ func (c Config) redactedDatabaseURL() string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// redactedEventsWebhookURLs lists the event endpoints as outbound, their
+// owner, shows them in logs: without user info, query or fragment, which may
+// carry the receiver's token.
+func (c Config) redactedEventsWebhookURLs() string {
+	out := make([]string, len(c.EventsWebhookURLs))
+	for i, u := range c.EventsWebhookURLs {
+		out[i] = outbound.RedactEndpoint(u)
+	}
+	return strings.Join(out, ",")
 }
 
 // offOr prints a duration whose zero means off.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/billingd/billingd/internal/auth"
+	"github.com/billingd/billingd/internal/outbound"
 )
 
 // Validate checks the meaning of every value, in the order of SPEC §2, and
@@ -13,7 +14,7 @@ import (
 // Config by hand (tests, dev mode) can too.
 func (c Config) Validate() error {
 	for _, check := range []func() *Error{
-		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkJobs, c.checkShutdown,
+		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkJobs, c.checkEvents, c.checkShutdown,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -41,6 +42,58 @@ func (c Config) checkJobs() *Error {
 		return problem("EVENT_RETENTION", "must be at least %v (Stripe retries an event for up to three days), got %v", minEventRetention, c.EventRetention)
 	}
 	return nil
+}
+
+// checkEvents: every endpoint is an absolute http(s) URL listed once (each
+// gets each message once), and the signing secret comes exactly with them, in
+// the form outbound.NewSigner, its one reader, accepts. An operator who sets
+// a key without endpoints expects events, so that is refused too. Problems
+// show an endpoint only redacted: it may carry the receiver's token.
+func (c Config) checkEvents() *Error {
+	seen := map[string]int{} // endpointKey → position, from 1
+	for i, raw := range c.EventsWebhookURLs {
+		key, reason := endpointKey(raw)
+		if reason != "" {
+			return problem("EVENTS_WEBHOOK_URL", "entry %d %s", i+1, reason)
+		}
+		if first, ok := seen[key]; ok {
+			return problem("EVENTS_WEBHOOK_URL", "entry %d repeats entry %d (%s): list each endpoint once", i+1, first, outbound.RedactEndpoint(raw))
+		}
+		seen[key] = i + 1
+	}
+	hasURLs := len(c.EventsWebhookURLs) > 0
+	switch {
+	case hasURLs && c.EventsWebhookSecret == "":
+		return problem("EVENTS_WEBHOOK_SECRET", "is required with EVENTS_WEBHOOK_URL")
+	case !hasURLs && c.EventsWebhookSecret != "":
+		return problem("EVENTS_WEBHOOK_SECRET", "is set but EVENTS_WEBHOOK_URL is not")
+	case hasURLs:
+		if _, err := outbound.NewSigner(c.EventsWebhookSecret); err != nil {
+			return problem("EVENTS_WEBHOOK_SECRET", "%v", err) // never quotes the secret
+		}
+	}
+	return nil
+}
+
+// endpointKey checks one EVENTS_WEBHOOK_URL entry. It returns what makes two
+// entries the same endpoint (the URL with its host lower-cased; url.Parse
+// lower-cases the scheme), or why the entry is not an endpoint. User info and
+// a query are allowed: receivers put their tokens there.
+func endpointKey(raw string) (key, reason string) {
+	if raw == "" {
+		return "", "is empty (a stray comma?)"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil: // not err itself: it quotes the URL
+		return "", "is not a valid URL"
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Hostname() == "":
+		return "", "must be an absolute http(s) URL with a host, such as https://hooks.example.com/billingd"
+	case strings.Contains(raw, "#"): // once parsed, any '#' starts a fragment, even an empty one
+		return "", "must not have a #fragment (it is never sent)"
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u.String(), ""
 }
 
 func (c Config) checkPort() *Error {

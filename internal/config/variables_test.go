@@ -23,7 +23,10 @@ func TestVariables(t *testing.T) {
 	}
 	for name, env := range map[string]func(string) string{
 		"Minimal": getenv(nil),
-		"AllSet":  getenv(map[string]string{"AUTH_JWKS_URL": "https://idp.example.com/jwks", "CHECKOUT_TRIAL_DAYS": "3", "ALLOWED_REDIRECT_ORIGINS": "https://app.example.com"}),
+		"AllSet": getenv(map[string]string{
+			"AUTH_JWKS_URL": "https://idp.example.com/jwks", "CHECKOUT_TRIAL_DAYS": "3", "ALLOWED_REDIRECT_ORIGINS": "https://app.example.com",
+			"EVENTS_WEBHOOK_URL": hookURL, "EVENTS_WEBHOOK_SECRET": eventsSecret,
+		}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			read := map[string]bool{}

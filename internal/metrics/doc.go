@@ -1,6 +1,7 @@
 // Package metrics owns billingd's Prometheus registry and every metric on it:
 // HTTP requests, Stripe webhook events, Stripe API requests, open long-polls,
-// the database pool, and the Go runtime and process.
+// reconcile runs, deliveries and backlog of billingd's own events, the
+// database pool, and the Go runtime and process.
 //
 // Its methods take plain values (route templates, event types, operations), so
 // the packages that observe things need not import Prometheus; every method is

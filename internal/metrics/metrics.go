@@ -51,6 +51,11 @@ type Metrics struct {
 	reconcileRuns  *prometheus.CounterVec
 	reconcileFixes *prometheus.CounterVec
 	eventsPruned   prometheus.Counter
+
+	eventDeliveries *prometheus.CounterVec
+	// now is the clock of values computed at scrape time (the age of the
+	// oldest undelivered event); tests set it.
+	now func() time.Time
 }
 
 // New returns Metrics on a fresh registry that also carries the Go runtime and
@@ -58,6 +63,7 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
+		now: time.Now,
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "http_requests_total",
 			Help: "HTTP requests served, by route template, method and status code.",
@@ -94,13 +100,18 @@ func New() *Metrics {
 			Namespace: namespace, Name: "stripe_events_pruned_total",
 			Help: "Stripe event receipts deleted after EVENT_RETENTION.",
 		}),
+		eventDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "event_deliveries_total",
+			Help: "Delivery attempts of billingd's own events to one endpoint, by event type and result (delivered, retrying, dead, dropped).",
+		}, []string{"type", "result"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.webhookEvents, m.stripeRequests, m.stripeDuration, m.longPolls,
-		m.reconcileRuns, m.reconcileFixes, m.eventsPruned,
+		m.reconcileRuns, m.reconcileFixes, m.eventsPruned, m.eventDeliveries,
 	)
+	m.initDeliveries()
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	return m
 }

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 
+	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/metrics"
 	"github.com/billingd/billingd/internal/metrics/metricstest"
 )
@@ -139,6 +141,8 @@ func TestNilMetrics(t *testing.T) {
 	m.ObserveStripe("create_customer", time.Millisecond, nil)
 	m.LongPollStarted()()
 	m.ObserveReconcile(map[string]int{"subscription_state": 1}, 1, nil)
+	m.ObserveDelivery(string(billing.MessagePaymentFailed), metrics.DeliveryDead)
+	m.RegisterEventBacklog(func(context.Context) (int, time.Time, error) { return 0, time.Time{}, nil })
 	if err := m.RegisterDB(metrics.WritePool, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +153,7 @@ func TestMetricNamesArePrefixed(t *testing.T) {
 	m.ObserveHTTP("/healthz", http.MethodGet, 200, time.Millisecond)
 	m.ObserveWebhook("invoice.paid", "applied")
 	m.ObserveStripe("create_customer", time.Millisecond, nil)
+	m.RegisterEventBacklog(func(context.Context) (int, time.Time, error) { return 1, time.Now(), nil })
 	for name := range scrape(t, m) {
 		if !strings.HasPrefix(name, "billingd_") && !strings.HasPrefix(name, "go_") &&
 			!strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
@@ -167,4 +172,123 @@ func TestObserveReconcile(t *testing.T) {
 	want(t, s, 2, "billingd_reconcile_fixes_total", "kind", "undelivered_event")
 	want(t, s, 2, "billingd_reconcile_fixes_total", "kind", "subscription_state")
 	want(t, s, 5, "billingd_stripe_events_pruned_total")
+}
+
+// messageTypes are the domain's event types, so a renamed one shows up here.
+var messageTypes = []billing.MessageType{billing.MessageEntitlementChanged, billing.MessagePaymentSucceeded, billing.MessagePaymentFailed}
+
+var deliveryResults = []string{metrics.DeliveryDelivered, metrics.DeliveryRetrying, metrics.DeliveryDead, metrics.DeliveryDropped}
+
+func TestObserveDelivery(t *testing.T) {
+	t.Run("ZerosFromTheStart", func(t *testing.T) {
+		s := scrape(t, metrics.New())
+		for _, typ := range messageTypes {
+			for _, result := range deliveryResults {
+				want(t, s, 0, "billingd_event_deliveries_total", "type", string(typ), "result", result)
+			}
+		}
+	})
+
+	t.Run("OK", func(t *testing.T) {
+		m := metrics.New()
+		typ := string(billing.MessageEntitlementChanged)
+		m.ObserveDelivery(typ, metrics.DeliveryRetrying)
+		m.ObserveDelivery(typ, metrics.DeliveryRetrying)
+		m.ObserveDelivery(typ, metrics.DeliveryDelivered)
+		m.ObserveDelivery(string(billing.MessagePaymentFailed), metrics.DeliveryDead)
+		s := scrape(t, m)
+		want(t, s, 2, "billingd_event_deliveries_total", "type", typ, "result", "retrying")
+		want(t, s, 1, "billingd_event_deliveries_total", "type", typ, "result", "delivered")
+		want(t, s, 1, "billingd_event_deliveries_total", "type", "payment.failed", "result", "dead")
+		want(t, s, 0, "billingd_event_deliveries_total", "type", "payment.succeeded", "result", "dropped")
+		want(t, s, 4, "billingd_event_deliveries_total")
+	})
+}
+
+// backlog is a fake read of the event backlog that counts its calls and
+// checks the deadline it is given.
+type backlog struct {
+	t      *testing.T
+	depth  int
+	oldest time.Time
+	err    error
+	calls  atomic.Int32
+}
+
+func (b *backlog) read(ctx context.Context) (int, time.Time, error) {
+	b.calls.Add(1)
+	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > 2*time.Second {
+		b.t.Errorf("read got deadline %v (set %t), want one within 2s", deadline, ok)
+	}
+	return b.depth, b.oldest, b.err
+}
+
+func TestRegisterEventBacklog(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	newMetrics := func(b *backlog) *metrics.Metrics {
+		m := metrics.New()
+		metrics.SetNow(m, func() time.Time { return now })
+		m.RegisterEventBacklog(b.read)
+		return m
+	}
+
+	t.Run("OK", func(t *testing.T) {
+		b := &backlog{t: t, depth: 3, oldest: now.Add(-90 * time.Second)}
+		s := scrape(t, newMetrics(b))
+		want(t, s, 3, "billingd_event_queue_depth")
+		want(t, s, 90, "billingd_event_oldest_undelivered_seconds")
+		want(t, s, 0, "billingd_event_backlog_errors_total")
+		if n := b.calls.Load(); n != 1 {
+			t.Errorf("read called %d times in one scrape, want 1", n)
+		}
+	})
+
+	t.Run("ReadAtEachScrape", func(t *testing.T) {
+		b := &backlog{t: t, depth: 1, oldest: now.Add(-time.Second)}
+		m := newMetrics(b)
+		want(t, scrape(t, m), 1, "billingd_event_queue_depth")
+		b.depth, b.oldest = 5, now.Add(-time.Hour)
+		s := scrape(t, m)
+		want(t, s, 5, "billingd_event_queue_depth")
+		want(t, s, 3600, "billingd_event_oldest_undelivered_seconds")
+		if n := b.calls.Load(); n != 2 {
+			t.Errorf("read called %d times in two scrapes, want 2", n)
+		}
+	})
+
+	t.Run("Empty", func(t *testing.T) {
+		s := scrape(t, newMetrics(&backlog{t: t}))
+		want(t, s, 0, "billingd_event_queue_depth")
+		want(t, s, 0, "billingd_event_oldest_undelivered_seconds")
+	})
+
+	t.Run("OldestAheadOfTheClock", func(t *testing.T) {
+		s := scrape(t, newMetrics(&backlog{t: t, depth: 1, oldest: now.Add(time.Second)}))
+		want(t, s, 0, "billingd_event_oldest_undelivered_seconds")
+	})
+
+	// A failed read costs the backlog gauges of that scrape, nothing else:
+	// /metrics still answers 200 (scrape fails the test otherwise).
+	t.Run("ReadFails", func(t *testing.T) {
+		b := &backlog{t: t, err: errors.New("database is down")}
+		m := newMetrics(b)
+		m.ObserveDelivery(string(billing.MessagePaymentSucceeded), metrics.DeliveryDelivered)
+		s := scrape(t, m)
+		for _, name := range []string{"billingd_event_queue_depth", "billingd_event_oldest_undelivered_seconds"} {
+			if s.Has(name) {
+				t.Errorf("scrape has %s after a failed read", name)
+			}
+		}
+		want(t, s, 1, "billingd_event_backlog_errors_total")
+		want(t, s, 1, "billingd_event_deliveries_total", "type", "payment.succeeded", "result", "delivered")
+		if !s.Has("go_goroutines") {
+			t.Error("scrape lost the runtime metrics")
+		}
+		want(t, scrape(t, m), 2, "billingd_event_backlog_errors_total")
+
+		b.err, b.depth, b.oldest = nil, 2, now.Add(-time.Minute)
+		s = scrape(t, m)
+		want(t, s, 2, "billingd_event_queue_depth")
+		want(t, s, 2, "billingd_event_backlog_errors_total")
+	})
 }
