@@ -32,7 +32,7 @@ const (
 
 // secretVariables must reach the binary from a Secret in Kubernetes, never as
 // a literal or from a ConfigMap.
-var secretVariables = []string{"DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "AUTH_JWT_SECRET"}
+var secretVariables = []string{"DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "AUTH_JWT_SECRET", "EVENTS_WEBHOOK_SECRET"}
 
 // facts is what the binary reads and serves, as the checkers compare against.
 type facts struct {
