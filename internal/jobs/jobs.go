@@ -1,8 +1,21 @@
 // Package jobs runs billingd's background work on River, a durable job queue
-// in billingd's own database: the periodic reconcile with Stripe and the
-// pruning of old event ids. River elects one leader among the replicas that
-// share a database, and only the leader schedules periodic jobs, so each runs
-// on one replica at a time.
+// in billingd's own database: the periodic reconcile with Stripe, the
+// pruning of old event ids, and the delivery of billingd's own messages to
+// webhook endpoints (SPEC §9).
+//
+// River elects one leader among the replicas that share a database, and only
+// the leader schedules periodic jobs, so each runs on one replica at a time.
+//
+// Messages are queued by [Queue.InsertTx] in the transaction of the change
+// they report, one delivery job per endpoint, so a delivery exists exactly
+// when its change does. Any replica may work a delivery; River locks each
+// job to one worker at a time, so it is delivered at least once per
+// endpoint, and receivers dedupe on its message id, which every attempt
+// keeps. A failing delivery is retried for at least 72 hours, then
+// discarded (a "dead" delivery), which an operator can list
+// ([Queue.DeadDeliveries]) and requeue ([Queue.RetryDelivery]). The package
+// imports the domain's types, never the store or an HTTP client: rendering
+// and sending are funcs given in [Events].
 package jobs
 
 import (
@@ -11,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -18,7 +32,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // Dialects, as the store names them.
@@ -48,7 +61,13 @@ type Config struct {
 	Logger  *slog.Logger
 	// ID names this process among the replicas (River's client id); default: River's.
 	ID string
+	// Events configures message deliveries; the zero value turns them off.
+	Events Events
 }
+
+// discardedRetention is how long River keeps a discarded job: a dead
+// delivery can be listed and retried for 30 days, as long as Stripe keeps events.
+const discardedRetention = 30 * 24 * time.Hour
 
 // maxReconcileTime bounds one reconcile run; a longer one is cancelled and
 // retried by the next schedule.
@@ -57,6 +76,8 @@ const maxReconcileTime = 10 * time.Minute
 // Queue is billingd's River client.
 type Queue struct {
 	client *river.Client[*sql.Tx]
+	db     *sql.DB
+	events Events
 }
 
 // driverFor returns River's driver for the dialect over db.
@@ -144,11 +165,22 @@ func New(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Events.validate(); err != nil {
+		return nil, err
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("component", "jobs")
+	events := cfg.Events
+	events.Endpoints = slices.Clone(events.Endpoints)
 	workers := river.NewWorkers()
+	river.AddWorker(workers, newDeliveryWorker(events, logger))
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}
+	if events.Deliver != nil {
+		queues[eventsQueue] = eventsQueueConfig
+	}
 	var periodic []*river.PeriodicJob
 	if w := cfg.Work; w.Reconcile != nil && w.ReconcileInterval > 0 {
 		river.AddWorker(workers, &funcWorker[reconcileArgs]{work: w.Reconcile, timeout: min(w.ReconcileInterval, maxReconcileTime)})
@@ -160,16 +192,22 @@ func New(cfg Config) (*Queue, error) {
 	}
 	rc := &river.Config{
 		ID:           cfg.ID,
-		Logger:       logger.With("component", "jobs"),
+		Logger:       logger,
 		PeriodicJobs: periodic,
-		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:       queues,
 		Workers:      workers,
+		// A job left running by a crashed replica is retried once it is past
+		// its own timeout and this long has passed (River's default, 1 h,
+		// would hold a delivery that long).
+		RescueStuckJobsAfter: time.Minute,
+		// A dead delivery stays inspectable (and retryable) this long.
+		DiscardedJobRetentionPeriod: discardedRetention,
 	}
 	client, err := river.NewClient(driver, rc)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	return &Queue{client: client}, nil
+	return &Queue{client: client, db: cfg.DB, events: events}, nil
 }
 
 // Start starts working and, on the elected leader, scheduling. It returns at
@@ -198,10 +236,7 @@ func newPeriodic(args river.JobArgs, interval time.Duration) *river.PeriodicJob 
 		func() (river.JobArgs, *river.InsertOpts) {
 			return args, &river.InsertOpts{
 				MaxAttempts: 1, // the next schedule is the retry
-				UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-					rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-					rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-				}},
+				UniqueOpts:  river.UniqueOpts{ByState: unfinishedStates},
 			}
 		},
 		&river.PeriodicJobOpts{ID: args.Kind(), RunOnStart: true})

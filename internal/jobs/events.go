@@ -1,0 +1,218 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/billingd/billingd/internal/billing"
+)
+
+// Events configures the delivery of billingd's own messages (SPEC §9) to
+// webhook endpoints. The zero value turns them off: nothing is inserted and
+// nothing is delivered.
+type Events struct {
+	// Endpoints are the URLs each message goes to (EVENTS_WEBHOOK_URL). With
+	// none, InsertTx inserts nothing, and a working Queue cancels what is
+	// still queued for endpoints that are gone.
+	Endpoints []string
+	// Render returns the JSON body of a message; required with Endpoints.
+	Render func(billing.Message) ([]byte, error)
+	// Deliver POSTs one delivery; nil means the endpoint answered 2xx. With
+	// a nil Deliver the Queue only inserts (one-shot commands): it never
+	// works deliveries, whatever it is configured with.
+	Deliver func(ctx context.Context, d Delivery) error
+	// Observe, when set, is told the result of each attempt (for metrics),
+	// except of one interrupted by a shutdown, which River puts back.
+	Observe func(d Delivery, result DeliveryResult)
+	// Now is the clock of the retry schedule; default time.Now. River
+	// replaces a retry time before its own clock's now with its default
+	// policy, so this clock must not lag the wall clock.
+	Now func() time.Time
+
+	// retry overrides deliveryRetry; tests only (export_test.go), so that no
+	// configuration can shorten the retries promised to receivers.
+	retry *retryPolicy
+}
+
+// Delivery is one message on its way to one endpoint: the args of a River
+// job of kind "event_delivery", stored as JSON.
+type Delivery struct {
+	Endpoint string `json:"endpoint"`
+	// MessageID is the receivers' dedupe key, the same on every attempt and
+	// to every endpoint.
+	MessageID string          `json:"message_id"`
+	Type      string          `json:"type"`
+	OrgID     string          `json:"org_id"`
+	Body      json.RawMessage `json:"body"`
+}
+
+// deliveryKind is the River job kind of a Delivery.
+const deliveryKind = "event_delivery"
+
+// Kind implements river.JobArgs.
+func (Delivery) Kind() string { return deliveryKind }
+
+// DeliveryResult is what became of one delivery attempt.
+type DeliveryResult string
+
+const (
+	Delivered DeliveryResult = "delivered" // the endpoint answered 2xx
+	Retrying  DeliveryResult = "retrying"  // failed; will be retried
+	Dead      DeliveryResult = "dead"      // failed, retries exhausted: discarded
+	Dropped   DeliveryResult = "dropped"   // the endpoint is no longer configured: cancelled
+)
+
+// eventsQueue is the River queue of deliveries, apart from the periodic
+// jobs' default queue so that a backlog of deliveries never delays a
+// reconcile, nor a reconcile the deliveries.
+const eventsQueue = "events"
+
+const (
+	// deliveryTimeout bounds one attempt: above the 10 s HTTP timeout the
+	// sender enforces, so that its own, more telling error is the one recorded.
+	deliveryTimeout = 15 * time.Second
+	// deliveryPollInterval is how often a replica looks for deliveries.
+	// Neither driver billingd uses supports LISTEN, so River only polls,
+	// and its default of 1 s would be the typical delivery latency.
+	deliveryPollInterval = 100 * time.Millisecond
+	deliveryWorkers      = 10
+)
+
+// eventsQueueConfig is River's configuration of the events queue. River
+// requires FetchCooldown ≤ FetchPollInterval.
+var eventsQueueConfig = river.QueueConfig{
+	MaxWorkers:        deliveryWorkers,
+	FetchPollInterval: deliveryPollInterval,
+	FetchCooldown:     deliveryPollInterval,
+}
+
+// validate reports a configuration InsertTx could not work with.
+func (e Events) validate() error {
+	if len(e.Endpoints) > 0 && e.Render == nil {
+		return errors.New("jobs: events: Render is required with Endpoints")
+	}
+	return nil
+}
+
+func (e Events) policy() retryPolicy {
+	if e.retry != nil {
+		return *e.retry
+	}
+	return deliveryRetry
+}
+
+// InsertTx queues a delivery of each message to each endpoint in tx, a
+// transaction on the Queue's DB: they commit, or roll back, with it. Each
+// body is rendered once; deliveries are inserted in message order, so job
+// ids follow the order of enqueueing. It implements store.Outbox.
+func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, msgs []billing.Message) error {
+	endpoints := q.events.Endpoints
+	if len(endpoints) == 0 || len(msgs) == 0 {
+		return nil
+	}
+	opts := &river.InsertOpts{Queue: eventsQueue, MaxAttempts: q.events.policy().maxAttempts}
+	params := make([]river.InsertManyParams, 0, len(msgs)*len(endpoints))
+	for _, m := range msgs {
+		body, err := q.events.Render(m)
+		if err != nil {
+			return fmt.Errorf("jobs: render message %s: %w", m.ID, err)
+		}
+		for _, endpoint := range endpoints {
+			params = append(params, river.InsertManyParams{InsertOpts: opts, Args: Delivery{
+				Endpoint: endpoint, MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID, Body: body,
+			}})
+		}
+	}
+	if _, err := q.client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("jobs: insert deliveries: %w", err)
+	}
+	return nil
+}
+
+// deliveryWorker works deliveries. Every Queue registers it, also one that
+// never works deliveries: River refuses to insert a kind without a worker,
+// and a leader's rescuer discards stuck jobs of kinds it does not know.
+type deliveryWorker struct {
+	river.WorkerDefaults[Delivery]
+	events Events
+	retry  retrySchedule
+	rnd    func() float64 // jitter source, [0, 1)
+	logger *slog.Logger
+}
+
+func newDeliveryWorker(e Events, logger *slog.Logger) *deliveryWorker {
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	return &deliveryWorker{events: e, retry: e.policy().schedule, rnd: rand.Float64, logger: logger}
+}
+
+func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
+	d := job.Args
+	if !slices.Contains(w.events.Endpoints, d.Endpoint) {
+		w.logger.WarnContext(ctx, "event delivery dropped: endpoint no longer configured", deliveryAttrs(job)...)
+		w.observe(d, Dropped)
+		return river.JobCancel(errors.New("endpoint no longer configured"))
+	}
+	if w.events.Deliver == nil { // not reached: an insert-only Queue has no events queue
+		return errors.New("jobs: this Queue does not deliver events")
+	}
+	err := w.events.Deliver(ctx, d)
+	switch {
+	case err == nil:
+		w.observe(d, Delivered)
+	case errors.Is(ctx.Err(), context.Canceled):
+		// Stopped or cancelled by River, not failed: River puts it back,
+		// or cancels it, without counting a failure.
+	case job.Attempt >= job.MaxAttempts:
+		w.logger.ErrorContext(ctx, "event delivery failed: retries exhausted, discarded",
+			append(deliveryAttrs(job), slog.String("error", err.Error()))...)
+		w.observe(d, Dead)
+	default:
+		w.observe(d, Retrying)
+	}
+	return err
+}
+
+// deliveryAttrs name a delivery in logs; never its body.
+func deliveryAttrs(job *river.Job[Delivery]) []any {
+	return []any{
+		slog.Int64("job_id", job.ID), slog.String("message_id", job.Args.MessageID),
+		slog.String("type", job.Args.Type), slog.String("org_id", job.Args.OrgID),
+		slog.String("endpoint", endpointForLog(job.Args.Endpoint)), slog.Int("attempts", job.Attempt),
+	}
+}
+
+// endpointForLog is an endpoint without what may be a credential: the
+// password of its user info and its query.
+func endpointForLog(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(unparsable endpoint)"
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	return u.Redacted()
+}
+
+func (w *deliveryWorker) observe(d Delivery, r DeliveryResult) {
+	if w.events.Observe != nil {
+		w.events.Observe(d, r)
+	}
+}
+
+// NextRetry overrides River's retry policy with the delivery schedule.
+func (w *deliveryWorker) NextRetry(job *river.Job[Delivery]) time.Time {
+	return w.events.Now().Add(w.retry.delay(job.Attempt, w.rnd))
+}
+
+func (w *deliveryWorker) Timeout(*river.Job[Delivery]) time.Duration { return deliveryTimeout }

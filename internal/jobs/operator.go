@@ -1,0 +1,132 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// What an operator asks of the deliveries: how far behind they are, which
+// ones died, and to try one of those again.
+
+// unfinishedStates are the states of a job that may still be attempted.
+var unfinishedStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
+
+// backlogCountSQL counts unfinished deliveries; the same SQL on both databases.
+const backlogCountSQL = `SELECT count(*) FROM river_job WHERE kind = '` + deliveryKind +
+	`' AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`
+
+// Backlog returns how many deliveries are not finished yet (waiting,
+// running or to be retried) and when the oldest of them was queued (zero
+// when there is none).
+func (q *Queue) Backlog(ctx context.Context) (depth int, oldest time.Time, err error) {
+	if err := q.db.QueryRowContext(ctx, backlogCountSQL).Scan(&depth); err != nil {
+		return 0, time.Time{}, fmt.Errorf("jobs: backlog: %w", err)
+	}
+	res, err := q.client.JobList(ctx, river.NewJobListParams().
+		Kinds(deliveryKind).States(unfinishedStates...).
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("jobs: backlog: %w", err)
+	}
+	if len(res.Jobs) > 0 {
+		oldest = res.Jobs[0].CreatedAt
+	}
+	return depth, oldest, nil
+}
+
+// DeadDelivery is a delivery that River discarded after its last attempt failed.
+type DeadDelivery struct {
+	JobID     int64
+	MessageID string
+	Type      string
+	OrgID     string
+	Endpoint  string
+	Attempts  int
+	LastError string
+	// FinalizedAt is when the last attempt failed.
+	FinalizedAt time.Time
+}
+
+// maxListed is the most jobs River lists at once.
+const maxListed = 10_000
+
+// DeadDeliveries returns up to limit (1 to 10,000) dead deliveries, the
+// most recently failed first. River deletes them after its discarded-job
+// retention (7 days).
+func (q *Queue) DeadDeliveries(ctx context.Context, limit int) ([]DeadDelivery, error) {
+	if limit < 1 || limit > maxListed {
+		return nil, fmt.Errorf("jobs: dead deliveries: limit %d is not between 1 and %d", limit, maxListed)
+	}
+	res, err := q.client.JobList(ctx, river.NewJobListParams().
+		Kinds(deliveryKind).States(rivertype.JobStateDiscarded).
+		OrderBy(river.JobListOrderByFinalizedAt, river.SortOrderDesc).First(limit))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: dead deliveries: %w", err)
+	}
+	dead := make([]DeadDelivery, 0, len(res.Jobs))
+	for _, job := range res.Jobs {
+		d, err := toDeadDelivery(job)
+		if err != nil {
+			return nil, err
+		}
+		dead = append(dead, d)
+	}
+	return dead, nil
+}
+
+func toDeadDelivery(job *rivertype.JobRow) (DeadDelivery, error) {
+	var d Delivery
+	if err := json.Unmarshal(job.EncodedArgs, &d); err != nil {
+		return DeadDelivery{}, fmt.Errorf("jobs: dead delivery %d: %w", job.ID, err)
+	}
+	dead := DeadDelivery{
+		JobID: job.ID, MessageID: d.MessageID, Type: d.Type, OrgID: d.OrgID, Endpoint: d.Endpoint,
+		Attempts: job.Attempt,
+	}
+	if n := len(job.Errors); n > 0 {
+		dead.LastError = job.Errors[n-1].Error
+	}
+	if job.FinalizedAt != nil {
+		dead.FinalizedAt = *job.FinalizedAt
+	}
+	return dead, nil
+}
+
+// RetryDelivery makes the delivery jobID available to be attempted again at
+// once: a dead one gets one more attempt, a running one is left alone, and
+// a delivered one is sent again (receivers dedupe on its message id). An id
+// that is no job, or not a delivery, is an error saying so.
+func (q *Queue) RetryDelivery(ctx context.Context, jobID int64) error {
+	job, err := q.client.JobGet(ctx, jobID)
+	if err != nil {
+		return retryError(jobID, err)
+	}
+	if job.Kind != deliveryKind {
+		return fmt.Errorf("jobs: retry delivery: job %d is a %s job, not an event delivery", jobID, job.Kind)
+	}
+	// Only a delivery that ended without reaching its endpoint: one already
+	// delivered would reach it twice, one still unfinished is retried anyway.
+	if job.State != rivertype.JobStateDiscarded && job.State != rivertype.JobStateCancelled {
+		return fmt.Errorf("jobs: retry delivery: job %d is %s, not dead or dropped: nothing to retry", jobID, job.State)
+	}
+	if _, err := q.client.JobRetry(ctx, jobID); err != nil {
+		return retryError(jobID, err) // also when River pruned it since JobGet
+	}
+	return nil
+}
+
+func retryError(jobID int64, err error) error {
+	if errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("jobs: retry delivery: no such job %d: %w", jobID, err)
+	}
+	return fmt.Errorf("jobs: retry delivery %d: %w", jobID, err)
+}
