@@ -54,6 +54,10 @@ func reconcileCmd(ctx context.Context, args []string, getenv func(string) string
 	defer closeNotifier()
 	payments := stripe.New(cfg.StripeSecretKey, stripe.Options{APIBase: cfg.StripeAPIBase, Logger: logger})
 	svc := newService(cfg, st, payments, notifier, logger)
+	// Its fixes enqueue messages like any other change; serving replicas deliver them.
+	if _, err := newQueue(cfg, st, logger, nil, jobs.Work{}, false); err != nil {
+		return err
+	}
 	rep, err := newReconciler(cfg, st, payments, svc, logger, nil).Run(ctx, reconcile.RunOptions{Since: *since, All: *all})
 	fmt.Fprintf(stdout, "reconcile: %d undelivered events, %d organizations listed, %d subscriptions seen; fixed %d events and %d subscription states; pruned %d event ids; %d failures\n",
 		rep.Events, rep.Orgs, rep.Subscriptions, rep.Fixes[reconcile.FixEvent], rep.Fixes[reconcile.FixSubscription], rep.Pruned, rep.Failures)
@@ -71,27 +75,17 @@ func newReconciler(cfg config.Config, st *store.Store, payments *stripe.Client, 
 	})
 }
 
-// startJobs starts the periodic reconcile (every RECONCILE_INTERVAL, unless
-// off) and pruning on River; one replica at a time runs each. The returned
-// stop waits for a running job until ctx ends.
-func startJobs(ctx context.Context, cfg config.Config, st *store.Store, rec *reconcile.Reconciler, logger *slog.Logger) (stop func(context.Context) error, err error) {
-	q, err := jobs.New(jobs.Config{
-		DB: st.WriterDB(), Dialect: st.Dialect(), Logger: logger,
-		Work: jobs.Work{
-			Reconcile: func(ctx context.Context) error {
-				_, err := rec.Run(ctx, reconcile.RunOptions{})
-				return err
-			},
-			ReconcileInterval: cfg.ReconcileInterval,
-			Prune:             rec.Prune,
-			PruneInterval:     pruneInterval,
+// periodicWork is what serve runs in the background on River: reconcile
+// every RECONCILE_INTERVAL (unless off) and pruning; one replica at a time
+// runs each.
+func periodicWork(cfg config.Config, rec *reconcile.Reconciler) jobs.Work {
+	return jobs.Work{
+		Reconcile: func(ctx context.Context) error {
+			_, err := rec.Run(ctx, reconcile.RunOptions{})
+			return err
 		},
-	})
-	if err != nil {
-		return nil, err
+		ReconcileInterval: cfg.ReconcileInterval,
+		Prune:             rec.Prune,
+		PruneInterval:     pruneInterval,
 	}
-	if err := q.Start(ctx); err != nil {
-		return nil, err
-	}
-	return q.Stop, nil
 }

@@ -75,13 +75,18 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 		APIBase: cfg.StripeAPIBase, Logger: logger, Observe: telemetry.ObserveStripe,
 	})
 	svc := newService(cfg, st, payments, notifier, logger)
-	// Background jobs outlive the serving context: shutdown stops them after
-	// the server, so a running reconcile can finish its transaction.
-	stopJobs, err := startJobs(context.WithoutCancel(ctx), cfg, st, newReconciler(cfg, st, payments, svc, logger, telemetry), logger)
+	rec := newReconciler(cfg, st, payments, svc, logger, telemetry)
+	queue, err := newQueue(cfg, st, logger, telemetry, periodicWork(cfg, rec), true)
 	if err != nil {
 		return err
 	}
-	defer stopJobsAfter(stopJobs, logger)
+	telemetry.RegisterEventBacklog(queue.Backlog)
+	// Background jobs outlive the serving context: shutdown stops them after
+	// the server, so a running reconcile can finish its transaction.
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	defer stopJobsAfter(queue.Stop, logger)
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
