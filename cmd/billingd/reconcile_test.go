@@ -141,7 +141,9 @@ func waitForPlan(t *testing.T, client *http.Client, base, token, plan string) en
 func TestReconcile_HealsADroppedWebhook(t *testing.T) {
 	onEachDatabase(t, func(t *testing.T, extraEnv map[string]string) {
 		stripeAPI := startStripeWithMemory(t)
-		env := map[string]string{"STRIPE_API_BASE": stripeAPI.URL}
+		secret := newEventsSecret(t)
+		recv := newEventReceiver(t, secret) // its fixes are announced like any change
+		env := mergeEnv(map[string]string{"STRIPE_API_BASE": stripeAPI.URL}, eventsEnv(secret, recv))
 		for k, v := range extraEnv {
 			env[k] = v
 		}
@@ -174,6 +176,7 @@ func TestReconcile_HealsADroppedWebhook(t *testing.T) {
 		if ent := waitForPlan(t, client, b.base, token, "pro"); ent.Plan != "pro" || ent.Status != "active" {
 			t.Fatalf("after reconcile: %+v, want pro/active", ent)
 		}
+		mustBeAnnounced(t, recv, org, "pro")
 		// A second run fixes nothing.
 		out = syncBuffer{}
 		if err := run(t.Context(), []string{"billingd", "reconcile"}, getenvFrom(fullEnv), &out, &out); err != nil {
@@ -205,13 +208,14 @@ func TestReconcile_HealsADroppedWebhook(t *testing.T) {
 		// becomes leader, without anyone calling reconcile.
 		b.stop(t)
 		restart := map[string]string{}
-		for _, k := range []string{"STRIPE_API_BASE", "DATABASE_URL", "STRIPE_WEBHOOK_SECRET", "AUTH_JWT_SECRET"} {
+		for _, k := range []string{"STRIPE_API_BASE", "DATABASE_URL", "STRIPE_WEBHOOK_SECRET", "AUTH_JWT_SECRET", "EVENTS_WEBHOOK_URL", "EVENTS_WEBHOOK_SECRET"} {
 			restart[k] = fullEnv[k]
 		}
 		b2 := launch(t, restart)
 		if ent := waitForPlan(t, client, b2.base, token2, "pro"); ent.Plan != "pro" || ent.Status != "trialing" {
 			t.Fatalf("after the periodic run: %+v, want pro/trialing; logs:\n%s", ent, b2.logs)
 		}
+		mustBeAnnounced(t, recv, org2, "pro")
 		// The run counts itself and its fix (it finishes just after its write).
 		deadline := time.Now().Add(5 * time.Second)
 		for {
@@ -249,4 +253,17 @@ func TestReconcile_Flags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustBeAnnounced waits for the receiver to get org's entitlement.changed on plan.
+func mustBeAnnounced(t *testing.T, recv *eventReceiver, org, plan string) {
+	t.Helper()
+	recv.waitFor(t, "entitlement.changed of "+org, func(got []attempt) bool {
+		for _, a := range got {
+			if e := a.entitlement(t); a.accepted && e.OrganizationID == org && e.Plan == plan {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -1,0 +1,591 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	mathrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/metrics/metricstest"
+	"github.com/billingd/billingd/internal/outbound"
+	"github.com/billingd/billingd/internal/store/storetest"
+	"github.com/billingd/billingd/internal/stripe/stripeevent"
+)
+
+// The push feed as other backend services see it: real billingd, signed
+// Stripe webhooks in, and receivers that verify every delivery with the
+// official Standard Webhooks library, not with billingd's code.
+
+// deliveryTimeout bounds how long a test waits for deliveries. The first
+// retry comes 5 s after a failure, the next 10 s later.
+const deliveryTimeout = 45 * time.Second
+
+// newEventsSecret is a fresh EVENTS_WEBHOOK_SECRET.
+func newEventsSecret(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
+}
+
+// attempt is one verified request a receiver got.
+type attempt struct {
+	id       string // webhook-id
+	body     string
+	accepted bool // answered 2xx
+	at       time.Time
+	event    pushedEvent
+}
+
+// pushedEvent is a delivered body, decoded as the contract spells it.
+type pushedEvent struct {
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// eventReceiver is another service's endpoint for billingd's events.
+type eventReceiver struct {
+	t    *testing.T
+	url  string
+	wh   *standardwebhooks.Webhook
+	down atomic.Bool // answer 503, as while it is being redeployed
+
+	mu       sync.Mutex
+	attempts []attempt
+}
+
+func newEventReceiver(t *testing.T, secret string) *eventReceiver {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eventReceiver{t: t, wh: wh}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	r.url = srv.URL + "/webhooks/billingd"
+	return r
+}
+
+func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	if err := r.wh.Verify(body, req.Header); err != nil {
+		r.t.Errorf("a delivery does not verify with the Standard Webhooks library: %v; headers %v", err, req.Header)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	a := attempt{id: req.Header.Get("webhook-id"), body: string(body), accepted: !r.down.Load(), at: time.Now()}
+	if err := json.Unmarshal(body, &a.event); err != nil {
+		r.t.Errorf("a delivery is not JSON: %v: %s", err, body)
+	}
+	r.mu.Lock()
+	r.attempts = append(r.attempts, a)
+	r.mu.Unlock()
+	if !a.accepted {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *eventReceiver) all() []attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]attempt(nil), r.attempts...)
+}
+
+// delivered returns the accepted attempts, in the order they came.
+func (r *eventReceiver) delivered() []attempt {
+	var out []attempt
+	for _, a := range r.all() {
+		if a.accepted {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitFor waits until cond holds for what the receiver got.
+func (r *eventReceiver) waitFor(t *testing.T, what string, cond func([]attempt) bool) {
+	t.Helper()
+	deadline := time.Now().Add(deliveryTimeout)
+	for !cond(r.all()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver: no %s within %v; got %d attempts", what, deliveryTimeout, len(r.all()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mustHaveEachOnce checks that every message id the receiver ever saw was
+// accepted exactly once, the same body on every attempt (webhook-id is
+// stable across retries), and returns the accepted ones by id.
+func (r *eventReceiver) mustHaveEachOnce(t *testing.T) map[string]attempt {
+	t.Helper()
+	accepted := map[string]attempt{}
+	bodies := map[string]string{}
+	for _, a := range r.all() {
+		if prev, ok := bodies[a.id]; ok && prev != a.body {
+			t.Errorf("message %s changed between attempts:\n%s\n%s", a.id, prev, a.body)
+		}
+		bodies[a.id] = a.body
+		if !a.accepted {
+			continue
+		}
+		if _, twice := accepted[a.id]; twice {
+			t.Errorf("message %s was delivered twice", a.id)
+		}
+		accepted[a.id] = a
+	}
+	for id := range bodies {
+		if _, ok := accepted[id]; !ok {
+			t.Errorf("message %s was attempted but never delivered", id)
+		}
+	}
+	return accepted
+}
+
+// changedEntitlement is the data of an entitlement.changed.
+type changedEntitlement struct {
+	OrganizationID string `json:"organizationId"`
+	Plan           string `json:"plan"`
+	Status         string `json:"status"`
+	Version        int64  `json:"version"`
+}
+
+func (a attempt) entitlement(t *testing.T) changedEntitlement {
+	t.Helper()
+	if a.event.Type != string(billing.MessageEntitlementChanged) {
+		t.Fatalf("message %s is %s, want entitlement.changed", a.id, a.event.Type)
+	}
+	var e changedEntitlement
+	if err := json.Unmarshal(a.event.Data, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// eventsEnv points billingd at receivers.
+func eventsEnv(secret string, receivers ...*eventReceiver) map[string]string {
+	urls := ""
+	for i, r := range receivers {
+		if i > 0 {
+			urls += ","
+		}
+		urls += r.url
+	}
+	return map[string]string{"EVENTS_WEBHOOK_URL": urls, "EVENTS_WEBHOOK_SECRET": secret}
+}
+
+func mergeEnv(envs ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, e := range envs {
+		for k, v := range e {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// subscribe checks org out and posts a signed subscription event with status
+// at created, as Stripe would; it returns the event's payload.
+func subscribe(t *testing.T, client *http.Client, b *instance, org string, status billing.Status, created time.Time) []byte {
+	t.Helper()
+	event := stripeevent.SubscriptionEvent(
+		stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: created},
+		stripeevent.SubscriptionSpec{ID: "sub_" + org, CustomerID: "cus_" + org, OrgID: org, Status: status, LookupKey: "pro_monthly",
+			CurrentPeriodEnd: created.Truncate(time.Hour).Add(30 * 24 * time.Hour)},
+	)
+	expectReceipt(t, postWebhook(t, client, b.base, b.secrets.WebhookSecret, event), false)
+	return event
+}
+
+// getEntitlementData is the data of GET /api/billing/entitlement, as JSON.
+func getEntitlementData(t *testing.T, client *http.Client, b *instance, token string) json.RawMessage {
+	t.Helper()
+	resp := mustSend(t, client, b.base, request{method: http.MethodGet, path: "/api/billing/entitlement", token: token})
+	return expect[json.RawMessage](t, resp, http.StatusOK).Data
+}
+
+// waitForDrained waits until billingd's queue has nothing left to deliver.
+func waitForDrained(t *testing.T, b *instance) {
+	t.Helper()
+	plain := &http.Client{Timeout: 10 * time.Second}
+	waitForGauge(t, func() metricstest.Scrape { return metricstest.Get(t, plain, b.base+"/metrics") }, "billingd_event_queue_depth", 0)
+}
+
+// TestEvents_EndToEnd is the "done when": checkout, a signed Stripe webhook,
+// and the receiver gets a verified entitlement.changed with plan pro and the
+// version GET serves; a duplicate Stripe event sends nothing; an invoice sends
+// payment.succeeded.
+func TestEvents_EndToEnd(t *testing.T) {
+	onEachDatabase(t, func(t *testing.T, extraEnv map[string]string) {
+		secret := newEventsSecret(t)
+		recv := newEventReceiver(t, secret)
+		b := launch(t, mergeEnv(extraEnv, eventsEnv(secret, recv)))
+		client := newClient(t)
+		org := newOrgID(t)
+		token := userToken(t, b.secrets, org)
+		startCheckout(t, client, b.base, token)
+
+		event := subscribe(t, client, b, org, billing.StatusActive, time.Now().Truncate(time.Second))
+		sent := time.Now()
+		recv.waitFor(t, "entitlement.changed", func(got []attempt) bool { return len(got) > 0 })
+		first := recv.all()[0]
+		t.Logf("entitlement.changed arrived %v after the webhook's 200", first.at.Sub(sent))
+		got := first.entitlement(t)
+		if got.OrganizationID != org || got.Plan != "pro" || got.Status != "active" || got.Version != 1 {
+			t.Fatalf("entitlement.changed = %+v, want %s on pro, active, version 1", got, org)
+		}
+		// The data is exactly what GET answers (which has no checkout without a session id).
+		var fromGet, pushed map[string]any
+		_ = json.Unmarshal(getEntitlementData(t, client, b, token), &fromGet)
+		_ = json.Unmarshal(first.event.Data, &pushed)
+		if a, b := mustJSON(t, fromGet), mustJSON(t, pushed); a != b {
+			t.Fatalf("pushed data %s\nGET data    %s", b, a)
+		}
+
+		expectReceipt(t, postWebhook(t, client, b.base, b.secrets.WebhookSecret, event), true) // Stripe redelivers
+		invoice := stripeevent.InvoiceEvent(stripeevent.EventSpec{Type: billing.EventInvoicePaid},
+			stripeevent.InvoiceSpec{ID: "in_" + org, CustomerID: "cus_" + org, SubscriptionID: "sub_" + org, OrgID: org, AmountDue: 1900, AmountPaid: 1900})
+		expectReceipt(t, postWebhook(t, client, b.base, b.secrets.WebhookSecret, invoice), false)
+		recv.waitFor(t, "payment.succeeded", func(got []attempt) bool { return len(got) >= 2 })
+		waitForDrained(t, b)
+
+		all := recv.all()
+		if len(all) != 2 || all[1].event.Type != string(billing.MessagePaymentSucceeded) {
+			t.Fatalf("receiver got %d messages (%v), want entitlement.changed then payment.succeeded and nothing for the redelivery", len(all), all)
+		}
+		var payment struct {
+			OrganizationID string `json:"organizationId"`
+			InvoiceID      string `json:"invoiceId"`
+			Amount         int64  `json:"amount"`
+			Status         string `json:"status"`
+		}
+		_ = json.Unmarshal(all[1].event.Data, &payment)
+		if payment.OrganizationID != org || payment.InvoiceID != "in_"+org || payment.Amount != 1900 || payment.Status != "paid" {
+			t.Fatalf("payment.succeeded data = %+v", payment)
+		}
+		if all[0].id == all[1].id {
+			t.Fatal("two messages share a webhook-id")
+		}
+		plain := &http.Client{Timeout: 10 * time.Second}
+		scrape := metricstest.Get(t, plain, b.base+"/metrics")
+		for _, typ := range []string{"entitlement.changed", "payment.succeeded"} {
+			if v, _ := scrape.Value("billingd_event_deliveries_total", "type", typ, "result", "delivered"); v != 1 {
+				t.Errorf("billingd_event_deliveries_total{type=%q,result=delivered} = %v, want 1", typ, v)
+			}
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEvents_ReceiverDownAcrossARestart: one receiver is down while changes
+// happen and billingd restarts; the other, up all along, gets everything at
+// once; once back, the first gets everything too, each message exactly once,
+// with the webhook-id of its failed attempts.
+func TestEvents_ReceiverDownAcrossARestart(t *testing.T) {
+	secret := newEventsSecret(t)
+	down, up := newEventReceiver(t, secret), newEventReceiver(t, secret)
+	down.down.Store(true)
+	env := mergeEnv(eventsEnv(secret, down, up), map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/billingd.db"})
+	first := launch(t, env)
+	client := newClient(t)
+	const orgs = 3
+	for range orgs {
+		org := newOrgID(t)
+		startCheckout(t, client, first.base, userToken(t, first.secrets, org))
+		subscribe(t, client, first, org, billing.StatusActive, time.Now().Truncate(time.Second))
+	}
+	up.waitFor(t, "every message on the receiver that is up", func(got []attempt) bool { return len(got) == orgs })
+	down.waitFor(t, "a failed attempt of every message", func(got []attempt) bool { return len(distinctIDs(got)) == orgs })
+	first.stop(t)
+
+	second := launch(t, env)
+	down.down.Store(false)
+	down.waitFor(t, "every message once back", func([]attempt) bool { return len(down.delivered()) == orgs })
+	waitForDrained(t, second)
+
+	gotDown, gotUp := down.mustHaveEachOnce(t), up.mustHaveEachOnce(t)
+	if len(gotDown) != orgs || len(gotUp) != orgs {
+		t.Fatalf("delivered %d and %d messages, want %d each", len(gotDown), len(gotUp), orgs)
+	}
+	for id, a := range gotUp {
+		if gotDown[id].body != a.body {
+			t.Errorf("message %s differs between the endpoints", id)
+		}
+	}
+	if failed := len(down.all()) - orgs; failed < orgs {
+		t.Errorf("%d failed attempts, want at least %d (one per message)", failed, orgs)
+	}
+}
+
+func distinctIDs(got []attempt) map[string]bool {
+	ids := map[string]bool{}
+	for _, a := range got {
+		ids[a.id] = true
+	}
+	return ids
+}
+
+// TestEvents_TwoReplicasDeliverOnce: changes made through two replicas on one
+// PostgreSQL are delivered once to each endpoint, not once per replica.
+func TestEvents_TwoReplicasDeliverOnce(t *testing.T) {
+	secret := newEventsSecret(t)
+	a, b := newEventReceiver(t, secret), newEventReceiver(t, secret)
+	env := mergeEnv(eventsEnv(secret, a, b), map[string]string{"DATABASE_URL": storetest.PostgresURL(t)})
+	replicas := []*instance{launch(t, env), launch(t, env)}
+	client := newClient(t)
+	const changes = 20
+	for i := range changes {
+		r := replicas[i%2]
+		org := newOrgID(t)
+		startCheckout(t, client, r.base, userToken(t, r.secrets, org))
+		subscribe(t, client, r, org, billing.StatusActive, time.Now().Truncate(time.Second))
+	}
+	for _, recv := range []*eventReceiver{a, b} {
+		recv.waitFor(t, "every message", func([]attempt) bool { return len(recv.delivered()) >= changes })
+	}
+	waitForDrained(t, replicas[0])
+	for name, recv := range map[string]*eventReceiver{"first": a, "second": b} {
+		if got := recv.mustHaveEachOnce(t); len(got) != changes {
+			t.Errorf("%s endpoint got %d messages, want %d", name, len(got), changes)
+		}
+	}
+}
+
+// TestEvents_Burst: 1,000 Stripe events over 100 orgs, the orgs at once and
+// each org's events in a shuffled order, give exactly one message per change
+// of a view: as many as the applied events that changed the status, versions
+// 1, 2, … n each delivered once and enqueued in increasing order, the last one
+// what GET serves.
+func TestEvents_Burst(t *testing.T) {
+	onEachDatabase(t, func(t *testing.T, extraEnv map[string]string) {
+		const orgs, perOrg, senders = 100, 10, 16
+		secret := newEventsSecret(t)
+		recv := newEventReceiver(t, secret)
+		b := launch(t, mergeEnv(extraEnv, eventsEnv(secret, recv)))
+		client := newClient(t)
+		base := time.Now().Add(-time.Hour).Truncate(time.Hour)
+		type orgEvents struct {
+			org, token string
+			events     [][]byte
+			statuses   []billing.Status
+			changes    int // applied events that changed the view, counted as they are sent
+		}
+		all := make([]*orgEvents, orgs)
+		for n := range all {
+			o := &orgEvents{org: newOrgID(t)}
+			o.token = userToken(t, b.secrets, o.org)
+			startCheckout(t, client, b.base, o.token)
+			for i := range perOrg {
+				status := []billing.Status{billing.StatusActive, billing.StatusPastDue}[i%2]
+				o.statuses = append(o.statuses, status)
+				o.events = append(o.events, stripeevent.SubscriptionEvent(
+					stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: base.Add(time.Duration(i) * time.Second)},
+					stripeevent.SubscriptionSpec{ID: "sub_" + o.org, CustomerID: "cus_" + o.org, OrgID: o.org, Status: status,
+						LookupKey: "pro_monthly", CurrentPeriodEnd: base.Add(30 * 24 * time.Hour)}))
+			}
+			all[n] = o
+		}
+		work := make(chan *orgEvents)
+		var wg sync.WaitGroup
+		for range senders {
+			wg.Go(func() {
+				for o := range work {
+					var shown billing.Status // the status the org's view shows
+					for _, i := range mathrand.Perm(perOrg) {
+						ev := o.events[i]
+						resp, err := send(client, b.base, request{method: http.MethodPost, path: "/webhooks/stripe", body: ev,
+							header: map[string]string{"Stripe-Signature": stripeevent.Sign(ev, b.secrets.WebhookSecret, time.Now())}})
+						if err != nil || resp.status != http.StatusOK {
+							t.Errorf("webhook: %v %d %s", err, resp.status, resp.body)
+							continue
+						}
+						var receipt envelope[webhookReceipt]
+						_ = json.Unmarshal(resp.body, &receipt)
+						if receipt.Data.Outcome == string(billing.OutcomeApplied) && o.statuses[i] != shown {
+							o.changes++
+							shown = o.statuses[i]
+						}
+					}
+				}
+			})
+		}
+		for _, o := range all {
+			work <- o
+		}
+		close(work)
+		wg.Wait()
+		waitForDrained(t, b)
+
+		delivered := recv.mustHaveEachOnce(t)
+		versions := map[string][]int64{}
+		last := map[string]attempt{}
+		for _, a := range delivered {
+			e := a.entitlement(t)
+			versions[e.OrganizationID] = append(versions[e.OrganizationID], e.Version)
+			if e.Version > lastVersion(t, last[e.OrganizationID]) {
+				last[e.OrganizationID] = a
+			}
+		}
+		enqueued := enqueuedVersions(t, b.env["DATABASE_URL"])
+		total := 0
+		for _, o := range all {
+			got := slices.Sorted(slices.Values(versions[o.org]))
+			if len(got) != o.changes {
+				t.Fatalf("%s: %d messages, want %d: one per applied event that changed the view", o.org, len(got), o.changes)
+			}
+			for i, v := range got {
+				if v != int64(i+1) {
+					t.Fatalf("%s: versions delivered %v, want 1..%d each once", o.org, got, len(got))
+				}
+			}
+			if vs := enqueued[o.org]; len(vs) != len(got) || !slices.IsSorted(vs) || len(slices.Compact(slices.Clone(vs))) != len(vs) {
+				t.Fatalf("%s: versions in enqueue order %v, want %d strictly increasing", o.org, vs, len(got))
+			}
+			total += len(got)
+			var fromGet, pushed map[string]any
+			_ = json.Unmarshal(getEntitlementData(t, client, b, o.token), &fromGet)
+			_ = json.Unmarshal(last[o.org].event.Data, &pushed)
+			if mustJSON(t, fromGet) != mustJSON(t, pushed) {
+				t.Fatalf("%s: last message %v, GET %v", o.org, pushed, fromGet)
+			}
+		}
+		t.Logf("%d events over %d orgs: %d messages, one per change of a view", orgs*perOrg, orgs, total)
+	})
+}
+
+func lastVersion(t *testing.T, a attempt) int64 {
+	if a.id == "" {
+		return 0
+	}
+	return a.entitlement(t).Version
+}
+
+// enqueuedVersions reads River's delivery jobs in id order (the order they
+// were enqueued) and returns each org's entitlement versions in that order.
+func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
+	t.Helper()
+	driver, dsn, query := "pgx", databaseURL, "SELECT args FROM river_job WHERE kind = 'event_delivery' ORDER BY id"
+	if path, ok := strings.CutPrefix(databaseURL, "sqlite:"); ok {
+		driver, dsn, query = "sqlite", path, "SELECT json(args) FROM river_job WHERE kind = 'event_delivery' ORDER BY id"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][]int64{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var args struct {
+			OrgID string          `json:"org_id"`
+			Body  json.RawMessage `json:"body"`
+		}
+		var body struct {
+			Data changedEntitlement `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(args.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		out[args.OrgID] = append(out[args.OrgID], body.Data.Version)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestEvents_OperatorRetriesADeadDelivery: a delivery whose retries ran out
+// is listed by `billingd events dead`, and `billingd events retry` sends it
+// again through the serving billingd.
+func TestEvents_OperatorRetriesADeadDelivery(t *testing.T) {
+	secret := newEventsSecret(t)
+	recv := newEventReceiver(t, secret)
+	dbURL := storetest.PostgresURL(t)
+	b := launch(t, mergeEnv(eventsEnv(secret, recv), map[string]string{"DATABASE_URL": dbURL}))
+	ctx := t.Context()
+
+	// A delivery River discarded after its last attempt, as 3 days of a
+	// receiver answering 503 would leave it.
+	view := billing.EntitlementView{OrgID: "org_dead", Plan: "pro", Status: billing.StatusActive, Active: true, Seats: 1, Version: 4}
+	body, err := outbound.Render(billing.Message{ID: "msg_dead", Type: billing.MessageEntitlementChanged, OrgID: "org_dead", At: time.Now(), Entitlement: &view})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := mustJSON(t, map[string]any{"endpoint": recv.url, "message_id": "msg_dead", "type": "entitlement.changed", "org_id": "org_dead", "body": json.RawMessage(body)})
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var jobID int64
+	if err := db.QueryRowContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, attempt, attempted_at, queue, state, finalized_at, errors)
+		VALUES ($1, 'event_delivery', 90, 90, now(), 'events', 'discarded', now(),
+		ARRAY['{"at":"2026-12-01T00:00:00Z","attempt":90,"error":"outbound: answered 503","trace":""}'::jsonb])
+		RETURNING id`, args).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"billingd", "events"}, args...), getenvFrom(b.env), &out, &out)
+		return out.String(), err
+	}
+	out, err := cli("dead")
+	if err != nil || !strings.Contains(out, strconv.FormatInt(jobID, 10)) || !strings.Contains(out, "msg_dead") || !strings.Contains(out, "answered 503") {
+		t.Fatalf("events dead = %v\n%s\nwant the job, its message and its last error", err, out)
+	}
+	if _, err := cli("retry", "424242"); err == nil || !strings.Contains(err.Error(), "no such job") {
+		t.Fatalf("events retry of an unknown job = %v, want no such job", err)
+	}
+	if _, err := cli("retry", "x"); err == nil || !strings.Contains(err.Error(), "not a job id") {
+		t.Fatalf("events retry x = %v, want not a job id", err)
+	}
+	if out, err := cli("retry", strconv.FormatInt(jobID, 10)); err != nil || !strings.Contains(out, "queued again") {
+		t.Fatalf("events retry = %v\n%s", err, out)
+	}
+	recv.waitFor(t, "the retried message", func(got []attempt) bool { return len(got) == 1 })
+	if got := recv.all()[0]; got.id != "msg_dead" || got.entitlement(t).Version != 4 {
+		t.Fatalf("delivered %s %+v, want msg_dead at version 4", got.id, got.entitlement(t))
+	}
+	if out, err := cli("dead"); err != nil || !strings.Contains(out, "no dead deliveries") {
+		t.Fatalf("events dead after the retry = %v\n%s", err, out)
+	}
+}
