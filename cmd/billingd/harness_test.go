@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billingd/billingd/internal/logtest"
+
 	"github.com/billingd/billingd/api/apitest"
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/store/storetest"
@@ -160,24 +162,8 @@ func getenvFrom(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-// syncBuffer is a bytes.Buffer that the server's goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects what the code under test logs from its goroutines.
+type syncBuffer = logtest.Buffer
 
 // newClient returns a client whose every response is checked against openapi.yaml.
 func newClient(t *testing.T) *http.Client {

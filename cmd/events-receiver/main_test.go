@@ -7,9 +7,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/billingd/billingd/internal/logtest"
 )
 
 func TestRun(t *testing.T) {
@@ -58,23 +59,8 @@ func TestRun(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer that run's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects what the code under test logs from its goroutines.
+type syncBuffer = logtest.Buffer
 
 var listeningURL = regexp.MustCompile(`msg=listening url=(\S+)`)
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billingd/billingd/internal/logtest"
+
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/jobs"
 	"github.com/billingd/billingd/internal/store"
@@ -193,23 +195,8 @@ func (r *recorder) count(result jobs.DeliveryResult) (n int) {
 	return n
 }
 
-// syncBuffer is a log destination for concurrent workers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects what the code under test logs from its goroutines.
+type syncBuffer = logtest.Buffer
 
 // TestInsertTx_Committed: a committed transaction leaves one delivery per
 // endpoint per message, in message order, each body rendered once and the
