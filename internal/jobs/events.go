@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/billingd/billingd/internal/billing"
+	"github.com/billingd/billingd/internal/outbound"
 )
 
 // Events configures the delivery of billingd's own messages (SPEC §9) to
@@ -189,19 +189,8 @@ func deliveryAttrs(job *river.Job[Delivery]) []any {
 	return []any{
 		slog.Int64("job_id", job.ID), slog.String("message_id", job.Args.MessageID),
 		slog.String("type", job.Args.Type), slog.String("org_id", job.Args.OrgID),
-		slog.String("endpoint", endpointForLog(job.Args.Endpoint)), slog.Int("attempts", job.Attempt),
+		slog.String("endpoint", outbound.RedactEndpoint(job.Args.Endpoint)), slog.Int("attempts", job.Attempt),
 	}
-}
-
-// endpointForLog is an endpoint without what may be a credential: the
-// password of its user info and its query.
-func endpointForLog(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "(unparsable endpoint)"
-	}
-	u.RawQuery, u.ForceQuery = "", false
-	return u.Redacted()
 }
 
 func (w *deliveryWorker) observe(d Delivery, r DeliveryResult) {

@@ -14,8 +14,9 @@
 // keeps. A failing delivery is retried for at least 72 hours, then
 // discarded (a "dead" delivery), which an operator can list
 // ([Queue.DeadDeliveries]) and requeue ([Queue.RetryDelivery]). The package
-// imports the domain's types, never the store or an HTTP client: rendering
-// and sending are funcs given in [Events].
+// imports the domain's types, never the store: rendering and sending are
+// funcs given in [Events], and only outbound's redaction of endpoint URLs is
+// borrowed, for logs.
 package jobs
 
 import (
