@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,8 @@ type bench struct {
 	webhookSecret string
 	stripeURL     string // "" skips the direct Stripe round trip
 	stripeKey     string
-	dbName        string // of the database the replicas use, when this run made it
+	dbName        string    // of the database the replicas use, when this run made it
+	launch        *launcher // starts more replicas; nil with -url
 
 	orgs    []benchOrg
 	clock   *eventClock
@@ -83,20 +85,11 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 	}
 	undo = append(undo, mock.Close)
 
-	db, err := createDatabase(ctx, adminURL(getenv))
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, db.drop)
-	b.dbName = db.name
-	b.logf("database %s", db.name)
-
 	b.jwtSecret = []byte(randomHex(32))
 	b.webhookSecret = "whsec_" + randomHex(24)
 	b.stripeURL, b.stripeKey = mock.URL, "sk_test_123" // stripe-mock refuses keys with more underscores
-	env := []string{
+	b.launch = &launcher{bin: bin, admin: adminURL(getenv), env: []string{
 		"PATH=" + getenv("PATH"), "HOME=" + getenv("HOME"),
-		"DATABASE_URL=" + db.URL,
 		"STRIPE_SECRET_KEY=" + b.stripeKey,
 		"STRIPE_API_BASE=" + mock.URL,
 		"STRIPE_WEBHOOK_SECRET=" + b.webhookSecret,
@@ -105,32 +98,102 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 		"LOG_LEVEL=" + b.opts.logLevel,
 		"CHECKOUT_RATE_LIMIT=off", "POLL_RATE_LIMIT=off",
 		"SHUTDOWN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s",
+	}}
+	set, err := b.startSet(ctx, nil, "replica A", "replica B")
+	if err != nil {
+		return nil, err
 	}
-	var reps []*replica
-	for _, name := range []string{"replica A", "replica B"} {
-		r, err := startReplica(bin, name, env)
+	undo = append(undo, set.stop)
+	b.dbName = set.db.name
+	b.replicas, b.pids = set.bases(), set.pids()
+	b.logf("two replicas ready on one PostgreSQL database: %s", strings.Join(b.replicas, ", "))
+	return cleanup, nil
+}
+
+// launcher starts sets of billingd replicas: one binary and one stripe-mock
+// for all, each set on a fresh database of its own on one PostgreSQL server.
+type launcher struct {
+	bin   string
+	admin string   // URL of the PostgreSQL server's admin database
+	env   []string // every replica's environment but DATABASE_URL and PORT
+}
+
+// replicaSet is replicas started together on one fresh database.
+type replicaSet struct {
+	db   *benchDB
+	reps []*replica
+}
+
+// startSet creates a fresh database and starts one replica per name on it,
+// with extra added to the launcher's environment. They start at once, as a
+// rollout would: they migrate the database together. It returns when all are
+// ready; the set's stop ends them and drops the database.
+func (b *bench) startSet(ctx context.Context, extra []string, names ...string) (_ *replicaSet, err error) {
+	l := b.launch
+	db, err := createDatabase(ctx, l.admin)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("database %s", db.name)
+	set := &replicaSet{db: db}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, set.stop())
+		}
+	}()
+	env := append(append(slices.Clip(l.env), "DATABASE_URL="+db.URL), extra...)
+	for _, name := range names {
+		r, err := startReplica(l.bin, name, env)
 		if err != nil {
 			return nil, err
 		}
-		reps = append(reps, r)
-		undo = append(undo, r.stop)
+		set.reps = append(set.reps, r)
 	}
-	// Both start at once, as a rollout would: they migrate one database together.
-	errs := make([]error, len(reps))
+	errs := make([]error, len(set.reps))
 	var wg sync.WaitGroup
-	for i, r := range reps {
+	for i, r := range set.reps {
 		wg.Go(func() { errs[i] = r.waitReady(ctx) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for _, r := range reps {
-		b.replicas = append(b.replicas, r.base)
-		b.pids = append(b.pids, r.pid())
+	return set, nil
+}
+
+// stop stops the replicas, last started first, then drops the database.
+func (s *replicaSet) stop() error {
+	var errs []error
+	for i := len(s.reps) - 1; i >= 0; i-- {
+		errs = append(errs, s.reps[i].stop())
 	}
-	b.logf("two replicas ready on one PostgreSQL database: %s", strings.Join(b.replicas, ", "))
-	return cleanup, nil
+	return errors.Join(append(errs, s.db.drop())...)
+}
+
+func (s *replicaSet) bases() []string {
+	out := make([]string, len(s.reps))
+	for i, r := range s.reps {
+		out[i] = r.base
+	}
+	return out
+}
+
+func (s *replicaSet) pids() []int {
+	out := make([]int, len(s.reps))
+	for i, r := range s.reps {
+		out[i] = r.pid()
+	}
+	return out
+}
+
+// driving is a bench of set with b's options, secrets, clock and client, for
+// a measurement of other replicas than b's; b adds the figures.
+func (b *bench) driving(set *replicaSet) *bench {
+	return &bench{
+		opts: b.opts, out: b.out, replicas: set.bases(), pids: set.pids(), dbName: set.db.name,
+		jwtSecret: b.jwtSecret, webhookSecret: b.webhookSecret, stripeURL: b.stripeURL, stripeKey: b.stripeKey,
+		clock: b.clock, client: b.client,
+	}
 }
 
 // useRunning drives replicas that already run (-url).
@@ -159,6 +222,7 @@ func (b *bench) measure(ctx context.Context) error {
 		{"seed", b.seed},
 		{"checkout", b.checkoutOverhead},
 		{"webhooks", b.webhookIngest},
+		{"outbound events", b.outboundEvents},
 		{"reads during a webhook burst", b.readsDuringBurst},
 		{"entitlement", b.entitlementRead},
 		{"long-poll", b.longPolls},

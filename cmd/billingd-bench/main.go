@@ -1,13 +1,18 @@
 // Command billingd-bench measures billingd on loopback: entitlement reads
-// beside a bare Echo+JWT baseline, webhook ingest on PostgreSQL, long-poll
-// wake-up on one replica and across two, checkout overhead over the Stripe
-// round trip, and resident memory. `make bench` runs it.
+// beside a bare Echo+JWT baseline, webhook ingest on PostgreSQL with
+// billingd's own events off and on, the way of a webhook to its
+// entitlement.changed, long-poll wake-up on one replica and across two,
+// checkout overhead over the Stripe round trip, and resident memory.
+// `make bench` runs it.
 //
 // By default it builds ./cmd/billingd, starts stripe-mock, creates a fresh
 // PostgreSQL database (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else
 // postgres://postgres@127.0.0.1:5432/postgres) and two billingd replicas on it,
-// and removes all of them at the end. With -url it drives billingd replicas
-// that are already running instead.
+// and removes all of them at the end. For the events, it starts two more
+// replicas on a database of their own, with EVENTS_WEBHOOK_URL pointing at a
+// receiver it serves on loopback, for that measurement only. With -url it
+// drives billingd replicas that are already running instead, and skips the
+// events.
 //
 // It prints one table of figures against their targets. It exits non-zero only
 // when it could not measure; a missed target is a result, not an error.

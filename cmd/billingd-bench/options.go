@@ -24,6 +24,7 @@ type options struct {
 	pollWait     int // seconds, as a client asks for it
 	pollSettle   time.Duration
 	checkouts    int
+	eventSamples int
 	logLevel     string
 	binary       string // a prebuilt billingd instead of building ./cmd/billingd
 
@@ -42,7 +43,7 @@ type options struct {
 // smoke run of every measurement in a few seconds, whose figures mean little.
 var quickValues = map[string]string{
 	"orgs": "20", "warmup": "200ms", "duration": "1s", "rounds": "2", "webhooks": "400",
-	"polls": "5", "poll-wait": "2", "checkouts": "20",
+	"polls": "5", "poll-wait": "2", "checkouts": "20", "event-samples": "5",
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -66,6 +67,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.pollWait, "poll-wait", 5, "long-poll wait in seconds; a poll not woken by its webhook returns after it")
 	fs.DurationVar(&o.pollSettle, "poll-settle", 50*time.Millisecond, "time between starting a poll and sending its webhook")
 	fs.IntVar(&o.checkouts, "checkouts", 200, "checkout samples, each beside a direct Stripe call")
+	fs.IntVar(&o.eventSamples, "event-samples", 50, "end-to-end samples with outbound events on: a webhook to its entitlement.changed at the receiver")
 	fs.StringVar(&o.binary, "billingd", "", "run this billingd binary instead of building ./cmd/billingd")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the started replicas")
 	fs.StringVar(&urls, "url", "", "drive running replicas instead: base URL[,second replica's base URL]")
@@ -111,8 +113,8 @@ func (o options) validate() error {
 		return errors.New("-orgs, -conns, -rounds and -webhook-conns must be at least 1")
 	case o.duration <= 0 || o.warmup < 0:
 		return errors.New("-duration must be positive and -warmup not negative")
-	case o.webhooks < 0 || o.polls < 0 || o.checkouts < 0:
-		return errors.New("-webhooks, -polls and -checkouts must not be negative")
+	case o.webhooks < 0 || o.polls < 0 || o.checkouts < 0 || o.eventSamples < 0:
+		return errors.New("-webhooks, -polls, -checkouts and -event-samples must not be negative")
 	case o.pollWait < 1 || o.pollWait > 25:
 		return errors.New("-poll-wait must be 1 to 25 seconds")
 	case len(o.urls) > 2:
@@ -142,7 +144,9 @@ const usage = `usage: billingd-bench [flags]
 Measures billingd on loopback and prints one table of figures against targets.
 By default it builds ./cmd/billingd and starts stripe-mock, a fresh PostgreSQL
 database (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres)
-and two replicas; all are removed at the end. Run it from the module (make bench).
+and two replicas; for billingd's own events, two more on a database of their
+own that deliver to a loopback receiver. All are removed at the end. Run it
+from the module (make bench).
 
 flags:
 `

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func startReplica(bin, name string, env []string) (*replica, error) {
 	}
 	r := &replica{name: name, base: "http://127.0.0.1:" + strconv.Itoa(port), out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	r.cmd = exec.Command(bin)
-	r.cmd.Env = append(env, "PORT="+strconv.Itoa(port))
+	r.cmd.Env = append(slices.Clip(env), "PORT="+strconv.Itoa(port)) // never into the caller's spare capacity
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	dieWithParent(r.cmd)
 	if err := r.cmd.Start(); err != nil {

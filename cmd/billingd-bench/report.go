@@ -24,6 +24,7 @@ type section int
 const (
 	secEntitlement section = iota
 	secWebhook
+	secEvents
 	secLongPoll
 	secCheckout
 	secMemory

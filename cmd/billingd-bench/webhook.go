@@ -49,8 +49,9 @@ func subscriptionEvent(orgID string, created time.Time, status billing.Status) [
 	return stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: created}, sub)
 }
 
-// statusOf alternates the statuses of the ingested events, so that each one
-// changes the entitlement's visible state.
+// statusOf alternates the statuses of successive events of an org. Each
+// event changes the org's view anyway: it is a new subscription whose period
+// ends a second after the previous event's.
 func statusOf(i int) billing.Status {
 	if i%2 == 0 {
 		return billing.StatusActive
@@ -73,95 +74,180 @@ func (b *bench) postEvent(ctx context.Context, client *http.Client, base string,
 // from concurrent senders to the first replica, then checks that each org ends
 // in the state of its newest event.
 func (b *bench) webhookIngest(ctx context.Context) error {
-	n, conns := b.opts.webhooks, b.opts.webhookConns
-	name := fmt.Sprintf("webhook ingest, %s, %d concurrent", b.database(), conns)
-	target := fmt.Sprintf("≥ %d events/s", webhookRateTarget)
-	if n == 0 {
-		b.add(secWebhook, name, "-webhooks 0", target, skipped)
+	if b.opts.webhooks == 0 {
+		b.add(secWebhook, b.ingestFigure(""), "-webhooks 0", ingestTarget(), skipped)
 		return nil
 	}
+	run, err := b.ingest(ctx, "webhook ingest")
+	if err != nil {
+		return err
+	}
+	b.addIngest(run, "")
+	return nil
+}
+
+// ingestRun is what one ingest of -webhooks events measured.
+type ingestRun struct {
+	res        loadResult
+	acked      time.Time // when the last answer came back
+	duplicates int64
+	wrong      int              // orgs not in the state of their newest event
+	versions   map[string]int64 // each org's entitlement version afterwards
+	cpu, dbCPU *cpuMeter
+}
+
+// ingest posts -webhooks events, each one changing what its org's
+// entitlement shows, from -webhook-conns senders to the first replica, logs
+// what it measured under label, and reads every org's entitlement afterwards
+// on the last replica.
+func (b *bench) ingest(ctx context.Context, label string) (ingestRun, error) {
+	n, conns := b.opts.webhooks, b.opts.webhookConns
 	// Built before the clock starts: the payloads are not what is measured.
 	payloads := make([][]byte, n)
 	newest := map[string]billing.Status{}
 	for i := range payloads {
-		o := b.orgs[i%len(b.orgs)]
-		payloads[i] = subscriptionEvent(o.id, b.clock.tick(), statusOf(i))
-		newest[o.id] = statusOf(i)
+		o, status := b.orgs[i%len(b.orgs)], statusOf(i/len(b.orgs)) // the org's round
+		payloads[i] = subscriptionEvent(o.id, b.clock.tick(), status)
+		newest[o.id] = status
+	}
+	// An org's events go out in order, each once the one before it is
+	// answered: sent together, the newer could land first, and the older would
+	// then change no view. With more orgs than senders that wait is rare.
+	answered := make([]chan struct{}, n)
+	for i := range answered {
+		answered[i] = make(chan struct{})
 	}
 	client := newLoadClient(conns)
 	defer client.CloseIdleConnections()
-	var duplicates atomic.Int64
-	cpu, dbCPU := newCPUMeter(b.pid(0)), newDatabaseCPUMeter(b.dbName)
-	cpu.start()
-	dbCPU.start()
-	res := fixedCount(ctx, conns, n, func(ctx context.Context, i int) error {
+	var duplicates, waited atomic.Int64
+	run := ingestRun{cpu: newCPUMeter(b.pid(0)), dbCPU: newDatabaseCPUMeter(b.dbName)}
+	run.cpu.start()
+	run.dbCPU.start()
+	run.res = fixedCount(ctx, conns, n, func(ctx context.Context, i int) error {
+		defer close(answered[i])
+		if prev := i - len(b.orgs); prev >= 0 {
+			if err := awaitAnswer(ctx, answered[prev], &waited); err != nil {
+				return err
+			}
+		}
 		r, err := b.postEvent(ctx, client, b.primary(), payloads[i])
 		if err == nil && bytes.Contains(r.body, []byte(`"duplicate":true`)) {
 			duplicates.Add(1)
 		}
 		return err
 	})
-	cpu.stop()
-	dbCPU.stop()
-	rate := res.rate()
-	b.logf("webhook ingest: %d events in %.2f s = %.0f events/s; %s; CPU/event %s; failed %d, duplicates %d",
-		res.OK, res.Elapsed.Seconds(), rate, summarize(res.Lat), cpuText(cpu, dbCPU, res.OK), res.Failed, duplicates.Load())
+	run.acked = time.Now() // fixedCount returns as the last answer is read
+	run.cpu.stop()
+	run.dbCPU.stop()
+	run.duplicates = duplicates.Load()
+	res := run.res
+	b.logf("%s: %d events in %.2f s = %.0f events/s; %s; CPU/event %s; failed %d, duplicates %d; %d waited for their org's previous event",
+		label, res.OK, res.Elapsed.Seconds(), res.rate(), summarize(res.Lat), cpuText(run.cpu, run.dbCPU, res.OK), res.Failed, run.duplicates, waited.Load())
 	if res.Err != nil {
 		b.logf("  first failure: %v", res.Err)
 	}
-	wrong, err := b.verifyNewest(ctx, newest)
-	if err != nil {
-		return err
+	var err error
+	if run.wrong, run.versions, err = b.verifyNewest(ctx, newest); err != nil {
+		return run, err
 	}
-	b.logf("  every org in the state of its newest event: %d of %d wrong (read on the last replica)", wrong, len(newest))
-	b.printWebhookMetrics(ctx)
+	b.logf("  every org in the state of its newest event: %d of %d wrong (read on the last replica)", run.wrong, len(newest))
+	b.printMetrics(ctx, b.primary(), "billingd_webhook_events_total")
+	return run, nil
+}
 
-	value := fmt.Sprintf("%.0f events/s", math.Floor(rate)) // never shows a miss as the target
-	if res.Failed > 0 || duplicates.Load() > 0 || wrong > 0 {
-		value += fmt.Sprintf(" (failed %d, duplicates %d, wrong state %d)", res.Failed, duplicates.Load(), wrong)
+// awaitAnswer waits until answered is closed, counting in waited the waits
+// that were not over at once.
+func awaitAnswer(ctx context.Context, answered <-chan struct{}, waited *atomic.Int64) error {
+	select {
+	case <-answered:
+		return nil
+	default:
 	}
-	b.add(secWebhook, name, value, target, check(rate >= webhookRateTarget && res.Failed == 0 && wrong == 0))
+	waited.Add(1)
+	select {
+	case <-answered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ingestFigure names the ingest figure of a variant ("" for the plain run).
+func (b *bench) ingestFigure(variant string) string {
+	return fmt.Sprintf("webhook ingest, %s, %d concurrent%s", b.database(), b.opts.webhookConns, variant)
+}
+
+func ingestTarget() string { return fmt.Sprintf("≥ %d events/s", webhookRateTarget) }
+
+// addIngest adds the rate and latency figures of run, named for variant.
+func (b *bench) addIngest(run ingestRun, variant string) {
+	res := run.res
+	rate := res.rate()
+	value := fmt.Sprintf("%.0f events/s", math.Floor(rate)) // never shows a miss as the target
+	if res.Failed > 0 || run.duplicates > 0 || run.wrong > 0 {
+		value += fmt.Sprintf(" (failed %d, duplicates %d, wrong state %d)", res.Failed, run.duplicates, run.wrong)
+	}
+	b.add(secWebhook, b.ingestFigure(variant), value, ingestTarget(), check(rate >= webhookRateTarget && res.Failed == 0 && run.wrong == 0))
 	lat := summarize(res.Lat)
-	b.add(secWebhook, "webhook latency p50 / p99", fmt.Sprintf("%s / %s, CPU/event %s", ms(lat.P50), ms(lat.P99), cpuText(cpu, dbCPU, res.OK)), "", info)
-	return nil
+	b.add(secWebhook, "webhook latency p50 / p99"+variant,
+		fmt.Sprintf("%s / %s, CPU/event %s", ms(lat.P50), ms(lat.P99), cpuText(run.cpu, run.dbCPU, res.OK)), "", info)
+}
+
+// entitlementState is what the benchmark checks of an org's entitlement.
+type entitlementState struct {
+	Plan, Status string
+	Version      int64
+}
+
+// readEntitlement reads o's entitlement on base.
+func (b *bench) readEntitlement(ctx context.Context, base string, o benchOrg) (entitlementState, error) {
+	r, err := expectOK(ctx, b.client, call{method: http.MethodGet, url: base + "/api/billing/entitlement", token: o.token})
+	if err != nil {
+		return entitlementState{}, fmt.Errorf("read entitlement of %s: %w", o.id, err)
+	}
+	ent, err := decode[entitlementState](r)
+	if err != nil {
+		return entitlementState{}, fmt.Errorf("decode entitlement of %s: %w", o.id, err)
+	}
+	return ent, nil
 }
 
 // verifyNewest reads every org's entitlement (on the last replica, which did
-// not ingest the events) and counts those not in the status of their newest event.
-func (b *bench) verifyNewest(ctx context.Context, newest map[string]billing.Status) (int, error) {
+// not ingest the events), counts those not in the status of their newest
+// event, and returns every org's version.
+func (b *bench) verifyNewest(ctx context.Context, newest map[string]billing.Status) (int, map[string]int64, error) {
 	base := b.replicas[len(b.replicas)-1]
-	wrong := 0
+	wrong, versions := 0, map[string]int64{}
 	for _, o := range b.orgs {
-		want, ok := newest[o.id]
-		if !ok {
-			continue
-		}
-		r, err := expectOK(ctx, b.client, call{method: http.MethodGet, url: base + "/api/billing/entitlement", token: o.token})
+		ent, err := b.readEntitlement(ctx, base, o)
 		if err != nil {
-			return 0, fmt.Errorf("read entitlement of %s: %w", o.id, err)
+			return 0, nil, err
 		}
-		ent, err := decode[struct{ Plan, Status string }](r)
-		if err != nil {
-			return 0, fmt.Errorf("decode entitlement of %s: %w", o.id, err)
-		}
-		if ent.Plan != "pro" || ent.Status != string(want) {
+		versions[o.id] = ent.Version
+		if want, ok := newest[o.id]; ok && (ent.Plan != "pro" || ent.Status != string(want)) {
 			wrong++
 		}
 	}
-	return wrong, nil
+	return wrong, versions, nil
 }
 
-// printWebhookMetrics shows billingd's own count of webhook outcomes, when it
-// exports one on GET /metrics.
-func (b *bench) printWebhookMetrics(ctx context.Context) {
-	r, err := send(ctx, b.client, call{method: http.MethodGet, url: b.primary() + "/metrics"})
+// printMetrics shows the samples of billingd's GET /metrics on base that
+// start with one of prefixes and are not 0, when it exports them.
+func (b *bench) printMetrics(ctx context.Context, base string, prefixes ...string) {
+	r, err := send(ctx, b.client, call{method: http.MethodGet, url: base + "/metrics"})
 	if err != nil || r.status != http.StatusOK {
 		return
 	}
 	sc := bufio.NewScanner(bytes.NewReader(r.body))
 	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "billingd_webhook_events_total") {
-			b.logf("  /metrics: %s", line)
+		line := sc.Text()
+		if strings.HasSuffix(line, " 0") {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				b.logf("  /metrics %s: %s", base, line)
+			}
 		}
 	}
 }
