@@ -85,15 +85,18 @@ const (
 	// Neither driver billingd uses supports LISTEN, so River only polls,
 	// and its default of 1 s would be the typical delivery latency.
 	deliveryPollInterval = 100 * time.Millisecond
-	deliveryWorkers      = 10
+	// deliveryFetchCooldown is the least time between two fetches: a worker
+	// that finishes asks for more at once, so a backlog is worked at the
+	// workers' pace, not at one batch per poll (10 per 100 ms).
+	deliveryFetchCooldown = 10 * time.Millisecond
+	deliveryWorkers       = 10
 )
 
-// eventsQueueConfig is River's configuration of the events queue. River
-// requires FetchCooldown ≤ FetchPollInterval.
+// eventsQueueConfig is River's configuration of the events queue.
 var eventsQueueConfig = river.QueueConfig{
 	MaxWorkers:        deliveryWorkers,
 	FetchPollInterval: deliveryPollInterval,
-	FetchCooldown:     deliveryPollInterval,
+	FetchCooldown:     deliveryFetchCooldown,
 }
 
 // validate reports a configuration InsertTx could not work with.
