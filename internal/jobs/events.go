@@ -92,11 +92,18 @@ const (
 	deliveryWorkers       = 10
 )
 
-// eventsQueueConfig is River's configuration of the events queue.
-var eventsQueueConfig = river.QueueConfig{
-	MaxWorkers:        deliveryWorkers,
-	FetchPollInterval: deliveryPollInterval,
-	FetchCooldown:     deliveryFetchCooldown,
+// leftoverPollInterval is how often a replica without endpoints looks for
+// deliveries left from an earlier configuration, to drop them: rarely, since
+// on SQLite each look is a write.
+const leftoverPollInterval = 5 * time.Second
+
+// queueConfig is River's configuration of the events queue.
+func (e Events) queueConfig() river.QueueConfig {
+	poll := deliveryPollInterval
+	if len(e.Endpoints) == 0 {
+		poll = leftoverPollInterval
+	}
+	return river.QueueConfig{MaxWorkers: deliveryWorkers, FetchPollInterval: poll, FetchCooldown: deliveryFetchCooldown}
 }
 
 // validate reports a configuration InsertTx could not work with.

@@ -405,6 +405,31 @@ func TestDelivery_TwoReplicasOncePerEndpoint(t *testing.T) {
 
 // TestDelivery_EndpointRemoved: a delivery queued for an endpoint that is no
 // longer configured is cancelled, not sent.
+// TestDelivery_AllEndpointsRemoved: a replica started without endpoints
+// still drops what an earlier configuration left queued, rather than leaving
+// it in the backlog for good.
+func TestDelivery_AllEndpointsRemoved(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d database) {
+		db := migrated(t, d)
+		before := newQueue(t, db, d.dialect, jobs.Events{Endpoints: []string{endpointA}})
+		enqueue(t, db, before, true, message(1))
+		var rec recorder
+		after := newQueue(t, db, d.dialect, jobs.Events{
+			Deliver: func(context.Context, jobs.Delivery) error { return errors.New("must not be called") },
+			Observe: rec.observe,
+		})
+		start(t, after)
+		waitFor(t, "the leftover delivery dropped", func() bool { return rec.count(jobs.Dropped) == 1 })
+		waitFor(t, "an empty backlog", func() bool {
+			depth, _, err := after.Backlog(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return depth == 0
+		})
+	})
+}
+
 func TestDelivery_EndpointRemoved(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		db := migrated(t, d)

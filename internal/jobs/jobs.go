@@ -180,7 +180,7 @@ func New(cfg Config) (*Queue, error) {
 	river.AddWorker(workers, newDeliveryWorker(events, logger))
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}
 	if events.Deliver != nil {
-		queues[eventsQueue] = eventsQueueConfig
+		queues[eventsQueue] = events.queueConfig()
 	}
 	var periodic []*river.PeriodicJob
 	if w := cfg.Work; w.Reconcile != nil && w.ReconcileInterval > 0 {
