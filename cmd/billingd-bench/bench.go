@@ -23,19 +23,28 @@ type bench struct {
 	opts options
 	out  io.Writer
 
-	replicas      []string // base URLs; the second, when present, for cross-replica polls
-	pids          []int    // for RSS, when known
+	replicas      []string      // base URLs; the second, when present, for cross-replica polls
+	pids          []int         // for RSS, when known
+	logs          []*tailBuffer // the replicas' output, when this run started them
 	jwtSecret     []byte
 	webhookSecret string
 	stripeURL     string // "" skips the direct Stripe round trip
 	stripeKey     string
-	dbName        string    // of the database the replicas use, when this run made it
+	dbKind        string    // "PostgreSQL" or "SQLite" when this run started the replicas
+	dbName        string    // of the PostgreSQL database the replicas use, when this run made it
+	dbURL         string    // and its URL
 	launch        *launcher // starts more replicas; nil with -url
+	fileLimit     uint64    // this process's RLIMIT_NOFILE, which the replicas inherit; 0 unknown
 
 	orgs    []benchOrg
 	clock   *eventClock
 	client  *http.Client // for sequential calls
 	figures []figure
+
+	// Ingests the anchors compare: on an (almost) empty stripe_events with
+	// the events off, and with them on; nil when not measured.
+	emptyIngest, eventsIngest *ingestRun
+	pgbench                   *pgbenchResult
 }
 
 type benchOrg struct {
@@ -88,7 +97,7 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 	b.jwtSecret = []byte(randomHex(32))
 	b.webhookSecret = "whsec_" + randomHex(24)
 	b.stripeURL, b.stripeKey = mock.URL, "sk_test_123" // stripe-mock refuses keys with more underscores
-	b.launch = &launcher{bin: bin, admin: adminURL(getenv), env: []string{
+	b.launch = &launcher{bin: bin, dir: dir, admin: adminURL(getenv), env: []string{
 		"PATH=" + getenv("PATH"), "HOME=" + getenv("HOME"),
 		"STRIPE_SECRET_KEY=" + b.stripeKey,
 		"STRIPE_API_BASE=" + mock.URL,
@@ -104,8 +113,8 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 		return nil, err
 	}
 	undo = append(undo, set.stop)
-	b.dbName = set.db.name
-	b.replicas, b.pids = set.bases(), set.pids()
+	b.dbKind, b.dbName, b.dbURL = "PostgreSQL", set.db.name, set.db.URL
+	b.replicas, b.pids, b.logs = set.bases(), set.pids(), set.logs()
 	b.logf("two replicas ready on one PostgreSQL database: %s", strings.Join(b.replicas, ", "))
 	return cleanup, nil
 }
@@ -114,6 +123,7 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 // for all, each set on a fresh database of its own on one PostgreSQL server.
 type launcher struct {
 	bin   string
+	dir   string   // this run's temporary directory, removed at the end
 	admin string   // URL of the PostgreSQL server's admin database
 	env   []string // every replica's environment but DATABASE_URL and PORT
 }
@@ -178,6 +188,14 @@ func (s *replicaSet) bases() []string {
 	return out
 }
 
+func (s *replicaSet) logs() []*tailBuffer {
+	out := make([]*tailBuffer, len(s.reps))
+	for i, r := range s.reps {
+		out[i] = r.out
+	}
+	return out
+}
+
 func (s *replicaSet) pids() []int {
 	out := make([]int, len(s.reps))
 	for i, r := range s.reps {
@@ -189,11 +207,23 @@ func (s *replicaSet) pids() []int {
 // driving is a bench of set with b's options, secrets, clock and client, for
 // a measurement of other replicas than b's; b adds the figures.
 func (b *bench) driving(set *replicaSet) *bench {
-	return &bench{
-		opts: b.opts, out: b.out, replicas: set.bases(), pids: set.pids(), dbName: set.db.name,
+	d := b.drivingReplicas(set.reps...)
+	d.dbKind, d.dbName, d.dbURL = "PostgreSQL", set.db.name, set.db.URL
+	return d
+}
+
+// drivingReplicas is driving for replicas on any database; the caller sets
+// what it is.
+func (b *bench) drivingReplicas(reps ...*replica) *bench {
+	d := &bench{
+		opts: b.opts, out: b.out, fileLimit: b.fileLimit,
 		jwtSecret: b.jwtSecret, webhookSecret: b.webhookSecret, stripeURL: b.stripeURL, stripeKey: b.stripeKey,
 		clock: b.clock, client: b.client,
 	}
+	for _, r := range reps {
+		d.replicas, d.pids, d.logs = append(d.replicas, r.base), append(d.pids, r.pid()), append(d.logs, r.out)
+	}
+	return d
 }
 
 // useRunning drives replicas that already run (-url).
@@ -213,8 +243,15 @@ func (b *bench) measure(ctx context.Context) error {
 	b.logf("machine: %d CPUs, GOMAXPROCS %d, %s, load average %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadAverage())
 	b.logf("the load generator, the baseline, stripe-mock, PostgreSQL and the replicas all share these CPUs")
 
+	if b.fileLimit > 0 {
+		b.logf("RLIMIT_NOFILE %d (raised to the hard limit; the replicas inherit it)", b.fileLimit)
+	}
+
 	time.Sleep(time.Second) // let the replicas settle before reading their idle memory
 	b.memory("idle")
+	// Ordered so that each anchor runs next to what it anchors, and so that
+	// the replicas with the events on and the SQLite one are stopped again
+	// before the next measurement.
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -222,17 +259,28 @@ func (b *bench) measure(ctx context.Context) error {
 		{"seed", b.seed},
 		{"checkout", b.checkoutOverhead},
 		{"webhooks", b.webhookIngest},
+		{"pgbench", b.pgbenchAnchor},
+		{"history", b.historyIngest},
 		{"outbound events", b.outboundEvents},
+		{"anchor", b.addAnchor},
 		{"reads during a webhook burst", b.readsDuringBurst},
 		{"entitlement", b.entitlementRead},
 		{"long-poll", b.longPolls},
+		{"memory", func(context.Context) error { b.memory("after load"); return nil }},
+		{"held long-polls", b.heldPolls},
+		{"sqlite", b.sqliteMeasurements},
 	}
+	var took []string
 	for _, s := range steps {
+		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+		if d := time.Since(start); d >= 100*time.Millisecond {
+			took = append(took, fmt.Sprintf("%s %.1f s", s.name, d.Seconds()))
+		}
 	}
-	b.memory("after load")
+	b.logf("phases: %s", strings.Join(took, ", "))
 	b.logf("load average at the end: %s", loadAverage())
 	b.printTable()
 	return nil
@@ -256,10 +304,36 @@ func (b *bench) secondary() (string, bool) {
 // database names the replicas' database in labels: this run's PostgreSQL, or
 // whatever the running replicas were given.
 func (b *bench) database() string {
-	if b.dbName != "" {
-		return "PostgreSQL"
+	if b.dbKind != "" {
+		return b.dbKind
 	}
 	return "their database"
+}
+
+// logMark marks replica i's output so far, for logSince; -1 when unknown.
+func (b *bench) logMark(i int) int64 {
+	if i < len(b.logs) {
+		return b.logs[i].mark()
+	}
+	return -1
+}
+
+// logSince prints, indented, at most max lines replica i wrote after mark.
+func (b *bench) logSince(i int, mark int64, max int) {
+	if mark < 0 || i >= len(b.logs) {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(b.logs[i].since(mark)), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return
+	}
+	b.logf("  replica output meanwhile (%d lines):", len(lines))
+	for _, l := range lines[:min(len(lines), max)] {
+		b.logf("    %.300s", l)
+	}
+	if len(lines) > max {
+		b.logf("    … %d more", len(lines)-max)
+	}
 }
 
 // pid is the process id of replica i, or 0 when unknown.

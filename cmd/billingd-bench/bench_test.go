@@ -161,7 +161,7 @@ func TestParseOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.orgs != 7 || o.webhooks != 400 || o.duration != time.Second {
+		if o.orgs != 7 || o.webhooks != 400 || o.duration != time.Second || o.heldPolls != 200 || o.history != 10000 {
 			t.Fatalf("options = %+v; want -orgs 7 kept and quick values for the rest", o)
 		}
 	})
@@ -170,7 +170,8 @@ func TestParseOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.conns != 64 || o.webhookConns != 32 || o.webhooks != 5000 || o.logLevel != "warn" {
+		if o.conns != 64 || o.webhookConns != 32 || o.webhooks != 5000 || o.logLevel != "warn" ||
+			o.heldPolls != 10000 || o.heldWakes != 100 || o.history != 1000000 || o.heldRecovery != time.Minute || !o.sqlite {
 			t.Fatalf("defaults = %+v", o)
 		}
 	})
@@ -187,6 +188,8 @@ func TestParseOptions(t *testing.T) {
 		"ErrURLWithoutSecrets": {"-url", "http://127.0.0.1:8080"},
 		"ErrSecretWithoutURL":  {"-jwt-secret", "s"},
 		"ErrPollWait":          {"-poll-wait", "26"},
+		"ErrHeldPolls":         {"-held-polls", "-1"},
+		"ErrPgbenchTime":       {"-pgbench-time", "100ms"},
 		"ErrArgument":          {"extra"},
 		"ErrPid":               {"-url", "http://x", "-jwt-secret", "s", "-webhook-secret", "w", "-pid", "x"},
 	} {
@@ -253,7 +256,7 @@ func TestRun_Quick(t *testing.T) {
 	defer cancel()
 	args := []string{"billingd-bench", "-quick", "-billingd", bin, "-orgs", "8", "-webhooks", "80",
 		"-checkouts", "5", "-polls", "2", "-poll-wait", "1", "-duration", "400ms", "-warmup", "100ms", "-conns", "8",
-		"-event-samples", "3"}
+		"-event-samples", "3", "-history", "1000", "-held-polls", "50", "-held-wakes", "3"}
 	start := time.Now()
 	if err := run(ctx, args, os.Getenv, &out, &out); err != nil {
 		t.Fatalf("run: %v; output:\n%s", err, out.String())
@@ -266,6 +269,10 @@ func TestRun_Quick(t *testing.T) {
 		"every org in the state of its newest event: 0 of 8 wrong",
 		"webhook ingest, PostgreSQL, 32 concurrent, events on", drainFigure, endToEndFigure,
 		"entitlement.changed: 80 of 80 received",
+		"entitlement p99: billingd / baseline", "pgbench, 2-statement upsert", anchorFigure,
+		"webhook ingest, 1,000 rows in stripe_events / empty",
+		heldFigure, heldRSSFigure, heldWakeFigure, heldReadFigure, recoveryFigure,
+		"webhook ingest, SQLite, 32 concurrent", "entitlement on SQLite: billingd / baseline",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
@@ -308,4 +315,59 @@ func buildForTest(t *testing.T) string {
 		t.Fatalf("build billingd: %v\n%s", err, out)
 	}
 	return bin
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 1000000: "1,000,000", -12345: "-12,345"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestPgbenchParse(t *testing.T) {
+	out := `pgbench (15.20 (Debian 15.20-0+deb12u1))
+transaction type: /tmp/pgbench.sql
+query mode: prepared
+number of clients: 32
+number of threads: 2
+number of transactions actually processed: 42527
+number of failed transactions: 0 (0.000%)
+latency average = 3.756 ms
+initial connection time = 49.053 ms
+tps = 8520.308836 (without initial connection time)
+`
+	var r pgbenchResult
+	r.parse(out)
+	if r.tps != 8520.308836 || r.latency != "3.756 ms" || r.failed != "0" {
+		t.Fatalf("parse = %+v", r)
+	}
+	var none pgbenchResult
+	none.parse("connection to server failed\n")
+	if none.tps != 0 {
+		t.Fatalf("parse of a failure = %+v", none)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	got := spread(10000, 4)
+	if len(got) != 4 || got[0] != 0 || got[1] != 2500 || got[3] != 7500 {
+		t.Fatalf("spread(10000, 4) = %v", got)
+	}
+	if got := spread(3, 3); got[2] != 2 {
+		t.Fatalf("spread(3, 3) = %v", got)
+	}
+}
+
+func TestFileLimit(t *testing.T) {
+	if _, err := os.Stat("/proc/self/limits"); err != nil {
+		t.Skip("no /proc")
+	}
+	raised, err := raiseFileLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := openFileLimit(os.Getpid()); err != nil || got != raised {
+		t.Fatalf("openFileLimit(self) = %d, %v; want the raised %d", got, err, raised)
+	}
 }

@@ -68,7 +68,7 @@ func (b *bench) outboundEvents(ctx context.Context) (err error) {
 	}
 
 	if b.opts.webhooks == 0 {
-		b.add(secWebhook, b.ingestFigure(eventsVariant), "-webhooks 0", ingestTarget(), skipped)
+		b.add(secWebhook, b.ingestFigure(eventsVariant), "-webhooks 0", postgresIngestGoal.rateTarget(), skipped)
 	} else if err := b.ingestWithEvents(ctx, on, recv); err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (b *bench) outboundEvents(ctx context.Context) (err error) {
 }
 
 func (b *bench) skipEvents(why string) {
-	b.add(secWebhook, b.ingestFigure(eventsVariant), why, ingestTarget(), skipped)
+	b.add(secWebhook, b.ingestFigure(eventsVariant), why, postgresIngestGoal.rateTarget(), skipped)
 	b.add(secEvents, endToEndFigure, why, endToEndTargetText, skipped)
 }
 
@@ -108,7 +108,8 @@ func (b *bench) ingestWithEvents(ctx context.Context, on *bench, recv *receiver)
 	if err != nil {
 		return err
 	}
-	b.addIngest(run, eventsVariant)
+	b.eventsIngest = &run
+	b.addIngest(secWebhook, run, b.ingestFigure(eventsVariant), "webhook latency p50 / p99"+eventsVariant, postgresIngestGoal)
 
 	var want []delivered
 	for _, o := range on.orgs {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +128,7 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
-	return fmt.Sprintf("status %d: %.200s", e.Status, e.Body)
+	return fmt.Sprintf("status %d: %.200s", e.Status, strings.TrimSpace(e.Body))
 }
 
 func isStatus(err error, status int) bool {

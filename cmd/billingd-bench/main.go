@@ -1,8 +1,10 @@
-// Command billingd-bench measures billingd on loopback: entitlement reads
-// beside a bare Echo+JWT baseline, webhook ingest on PostgreSQL with
-// billingd's own events off and on, the way of a webhook to its
-// entitlement.changed, long-poll wake-up on one replica and across two,
-// checkout overhead over the Stripe round trip, and resident memory.
+// Command billingd-bench measures billingd on loopback, each figure beside
+// its anchor: entitlement reads beside a bare Echo+JWT baseline, webhook
+// ingest on PostgreSQL with billingd's own events off and on beside pgbench
+// on the same server, and again with a million rows of history, the way of a
+// webhook to its entitlement.changed, long-poll wake-up on one replica and
+// across two, 10,000 long-polls held at once, checkout overhead over the
+// Stripe round trip, resident memory, and ingest and reads on SQLite.
 // `make bench` runs it.
 //
 // By default it builds ./cmd/billingd, starts stripe-mock, creates a fresh
@@ -10,9 +12,10 @@
 // postgres://postgres@127.0.0.1:5432/postgres) and two billingd replicas on it,
 // and removes all of them at the end. For the events, it starts two more
 // replicas on a database of their own, with EVENTS_WEBHOOK_URL pointing at a
-// receiver it serves on loopback, for that measurement only. With -url it
-// drives billingd replicas that are already running instead, and skips the
-// events.
+// receiver it serves on loopback, for that measurement only; likewise a
+// scratch database for pgbench, and one replica on a SQLite file. With -url
+// it drives billingd replicas that are already running instead, and skips
+// what needs replicas or databases of its own.
 //
 // It prints one table of figures against their targets. It exits non-zero only
 // when it could not measure; a missed target is a result, not an error.
@@ -49,6 +52,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	b := &bench{opts: opts, out: stdout}
+	// Before any child starts, so that the replicas inherit it: the held
+	// long-polls need a descriptor per connection on both ends.
+	if b.fileLimit, err = raiseFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "billingd-bench: RLIMIT_NOFILE not raised: %v\n", err)
+	}
 	var cleanup func() error
 	if len(opts.urls) > 0 {
 		err = b.useRunning()

@@ -25,6 +25,12 @@ type options struct {
 	pollSettle   time.Duration
 	checkouts    int
 	eventSamples int
+	pgbenchTime  time.Duration
+	history      int // rows seeded into stripe_events before the ingest runs again
+	sqlite       bool
+	heldPolls    int // long-polls held at once on one replica, each its own org
+	heldWakes    int // of them, orgs seeded by checkout and woken by a webhook
+	heldRecovery time.Duration
 	logLevel     string
 	binary       string // a prebuilt billingd instead of building ./cmd/billingd
 
@@ -44,6 +50,7 @@ type options struct {
 var quickValues = map[string]string{
 	"orgs": "20", "warmup": "200ms", "duration": "1s", "rounds": "2", "webhooks": "400",
 	"polls": "5", "poll-wait": "2", "checkouts": "20", "event-samples": "5",
+	"pgbench-time": "1s", "history": "10000", "held-polls": "200", "held-wakes": "10", "held-recovery": "5s",
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -68,6 +75,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.pollSettle, "poll-settle", 50*time.Millisecond, "time between starting a poll and sending its webhook")
 	fs.IntVar(&o.checkouts, "checkouts", 200, "checkout samples, each beside a direct Stripe call")
 	fs.IntVar(&o.eventSamples, "event-samples", 50, "end-to-end samples with outbound events on: a webhook to its entitlement.changed at the receiver")
+	fs.DurationVar(&o.pgbenchTime, "pgbench-time", 10*time.Second, "length of the pgbench anchor run beside the ingest (when pgbench is installed)")
+	fs.IntVar(&o.history, "history", 1_000_000, "rows seeded into stripe_events before the ingest runs again (0: skip)")
+	fs.BoolVar(&o.sqlite, "sqlite", true, "also measure ingest and entitlement reads on one replica on SQLite, the embedded default")
+	fs.IntVar(&o.heldPolls, "held-polls", 10_000, "long-polls (wait=25, each its own org) held at once on replica A (0: skip)")
+	fs.IntVar(&o.heldWakes, "held-wakes", 100, "of the held long-polls, orgs seeded by checkout and woken by a webhook (at most -held-polls)")
+	fs.DurationVar(&o.heldRecovery, "held-recovery", 60*time.Second, "how long to sample replica A's RSS after the held long-polls end")
 	fs.StringVar(&o.binary, "billingd", "", "run this billingd binary instead of building ./cmd/billingd")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the started replicas")
 	fs.StringVar(&urls, "url", "", "drive running replicas instead: base URL[,second replica's base URL]")
@@ -113,8 +126,10 @@ func (o options) validate() error {
 		return errors.New("-orgs, -conns, -rounds and -webhook-conns must be at least 1")
 	case o.duration <= 0 || o.warmup < 0:
 		return errors.New("-duration must be positive and -warmup not negative")
-	case o.webhooks < 0 || o.polls < 0 || o.checkouts < 0 || o.eventSamples < 0:
-		return errors.New("-webhooks, -polls, -checkouts and -event-samples must not be negative")
+	case o.webhooks < 0 || o.polls < 0 || o.checkouts < 0 || o.eventSamples < 0 || o.history < 0 || o.heldPolls < 0:
+		return errors.New("-webhooks, -polls, -checkouts, -event-samples, -history and -held-polls must not be negative")
+	case o.heldWakes < 0 || o.pgbenchTime < time.Second || o.heldRecovery < 0:
+		return errors.New("-held-wakes and -held-recovery must not be negative, -pgbench-time at least 1s")
 	case o.pollWait < 1 || o.pollWait > 25:
 		return errors.New("-poll-wait must be 1 to 25 seconds")
 	case len(o.urls) > 2:
@@ -145,8 +160,9 @@ Measures billingd on loopback and prints one table of figures against targets.
 By default it builds ./cmd/billingd and starts stripe-mock, a fresh PostgreSQL
 database (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres)
 and two replicas; for billingd's own events, two more on a database of their
-own that deliver to a loopback receiver. All are removed at the end. Run it
-from the module (make bench).
+own that deliver to a loopback receiver; a scratch database for pgbench, when
+it is installed; and one replica on a SQLite file. All are removed at the end.
+Run it from the module (make bench).
 
 flags:
 `

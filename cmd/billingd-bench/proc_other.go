@@ -2,7 +2,18 @@
 
 package main
 
-import "os/exec"
+import (
+	"errors"
+	"os/exec"
+)
+
+var errNoProc = errors.New("needs Linux")
 
 // dieWithParent is a no-op where the OS has no parent-death signal.
 func dieWithParent(*exec.Cmd) {}
+
+// raiseFileLimit leaves the limit alone off Linux.
+func raiseFileLimit() (uint64, error) { return 0, errNoProc }
+
+// openFileLimit is unknown off Linux.
+func openFileLimit(int) (uint64, error) { return 0, errNoProc }

@@ -169,19 +169,36 @@ func parseVmRSS(r interface{ Read([]byte) (int, error) }) (int64, error) {
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	max   int
+	total int64 // bytes ever written
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf.Write(p)
+	t.total += int64(len(p))
 	if over := t.buf.Len() - t.max; over > 0 {
 		t.buf.Next(over)
 	}
 	return len(p), nil
+}
+
+// mark is a position in what was written, for since.
+func (t *tailBuffer) mark() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// since returns what was written after mark, as far as it is still kept.
+func (t *tailBuffer) since(mark int64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := min(t.total-mark, int64(t.buf.Len()))
+	return string(t.buf.Bytes()[t.buf.Len()-int(n):])
 }
 
 func (t *tailBuffer) String() string {

@@ -25,8 +25,11 @@ const (
 	secEntitlement section = iota
 	secWebhook
 	secEvents
-	secLongPoll
+	secHistory
 	secCheckout
+	secLongPoll
+	secHeldPolls
+	secSQLite
 	secMemory
 )
 
