@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -76,10 +75,27 @@ func (cp checkoutPlan) hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// CheckoutState is what a checkout decides on, read from the store at once so
+// that a checkout of an org with a Customer costs one read before its Stripe
+// call. Rows that do not exist are zero or nil.
+type CheckoutState struct {
+	Org         Organization // ID "" while the org has no row
+	Entitlement *Entitlement
+	// OpenSession is the org's newest session that is open and unexpired.
+	OpenSession *CheckoutSession
+	// LatestSessionID is the org's newest session in any status.
+	LatestSessionID string
+	// Idempotent is the response stored for the Idempotency-Key asked about.
+	Idempotent *IdempotentResponse
+}
+
 // StartCheckout creates (or returns the open) hosted Checkout Session that
 // upgrades the caller's org. Errors: EBadRequest for invalid input,
 // EAlreadySubscribed when the org already has access, EConflict when
 // idempotencyKey was used with another request, EUpstream when Stripe fails.
+//
+// For an org with a Customer it costs one read, one Stripe call and one
+// transaction (the new session, with the response of idempotencyKey).
 func (s *Service) StartCheckout(ctx context.Context, caller Caller, req CheckoutRequest, idempotencyKey string) (CheckoutResult, error) {
 	if err := RequireOrg(caller.OrgID); err != nil {
 		return CheckoutResult{}, err
@@ -93,31 +109,66 @@ func (s *Service) StartCheckout(ctx context.Context, caller Caller, req Checkout
 	}
 	reqHash := cp.hash()
 
-	if idempotencyKey != "" {
-		if res, ok, err := s.replayIdempotent(ctx, caller.OrgID, idempotencyKey, reqHash); err != nil || ok {
+	// The lock comes before the read: a request that waited for another of
+	// its org sees the session that one stored.
+	unlock := s.orgLocks.Lock(caller.OrgID)
+	defer unlock()
+	state, err := s.store.CheckoutState(ctx, caller.OrgID, idempotencyKey, s.now())
+	if err != nil {
+		return CheckoutResult{}, fmt.Errorf("load checkout state: %w", err)
+	}
+	if state.Idempotent != nil {
+		if res, ok, err := s.replayIdempotent(ctx, *state.Idempotent, reqHash); err != nil || ok {
 			return res, err
 		}
 	}
-	if ent, err := s.loadEntitlement(ctx, caller.OrgID); err != nil {
-		return CheckoutResult{}, err
-	} else if ent.Active {
+	// Decided on the stored entitlement, never on a cached read.
+	if ent := s.view(entitlementOrNone(state.Entitlement, caller.OrgID)); ent.Active {
 		return CheckoutResult{}, Errorf(EAlreadySubscribed, "Organization already has an active %s subscription; change it in the Customer Portal", ent.Plan)
 	}
 
-	unlock := s.orgLocks.Lock(caller.OrgID)
-	defer unlock()
-
-	cs, err := s.openOrCreateSession(ctx, caller, cp, reqHash)
+	cs, isNew, err := s.openOrCreateSession(ctx, caller, cp, reqHash, state)
 	if err != nil {
 		return CheckoutResult{}, err
 	}
-	if idempotencyKey != "" {
-		rec := IdempotentResponse{OrgID: caller.OrgID, Key: idempotencyKey, RequestHash: reqHash, SessionID: cs.ID, CreatedAt: s.now()}
-		if err := s.store.SaveIdempotentResponse(ctx, rec); err != nil {
-			return CheckoutResult{}, fmt.Errorf("save idempotency key: %w", err)
-		}
+	if err := s.storeCheckout(ctx, cs, isNew, idempotencyKey, reqHash); err != nil {
+		return CheckoutResult{}, err
 	}
 	return CheckoutResult{SessionID: cs.ID, URL: cs.URL, ExpiresAt: cs.ExpiresAt}, nil
+}
+
+func entitlementOrNone(e *Entitlement, orgID string) Entitlement {
+	if e == nil {
+		return NoEntitlement(orgID)
+	}
+	return *e
+}
+
+// storeCheckout stores what a checkout made: its session when it is new, and
+// the response of idempotencyKey when one was given. Both are written in one
+// transaction, or neither, so that a retry after a failure finds neither and
+// sends Stripe the same idempotency key again. A single write is a
+// transaction of its own.
+func (s *Service) storeCheckout(ctx context.Context, cs CheckoutSession, isNew bool, idempotencyKey, reqHash string) error {
+	write := func(st Store) error {
+		if isNew {
+			if err := st.SaveCheckoutSession(ctx, cs); err != nil {
+				return fmt.Errorf("save session %s: %w", cs.ID, err)
+			}
+		}
+		if idempotencyKey == "" {
+			return nil
+		}
+		rec := IdempotentResponse{OrgID: cs.OrgID, Key: idempotencyKey, RequestHash: reqHash, SessionID: cs.ID, CreatedAt: s.now()}
+		if err := st.SaveIdempotentResponse(ctx, rec); err != nil {
+			return fmt.Errorf("save idempotency key: %w", err)
+		}
+		return nil
+	}
+	if isNew && idempotencyKey != "" {
+		return s.store.InTx(ctx, write)
+	}
+	return write(s.store)
 }
 
 // validateCheckoutInput checks what needs no Stripe call, so bad input fails fast.
@@ -228,14 +279,11 @@ func (s *Service) catalogPrice(ctx context.Context, priceID string) (catalogPric
 	return catalogPriceMatch{}, Errorf(EBadRequest, "Invalid price ID")
 }
 
-// replayIdempotent returns the stored response of an Idempotency-Key, if any.
-func (s *Service) replayIdempotent(ctx context.Context, orgID, key, reqHash string) (CheckoutResult, bool, error) {
-	rec, err := s.store.IdempotentResponse(ctx, orgID, key)
-	if errors.Is(err, ErrNotFound) || (err == nil && s.now().Sub(rec.CreatedAt) > idempotencyWindow) {
+// replayIdempotent returns the stored response of an Idempotency-Key while it
+// is within its window.
+func (s *Service) replayIdempotent(ctx context.Context, rec IdempotentResponse, reqHash string) (CheckoutResult, bool, error) {
+	if s.now().Sub(rec.CreatedAt) > idempotencyWindow {
 		return CheckoutResult{}, false, nil
-	}
-	if err != nil {
-		return CheckoutResult{}, false, fmt.Errorf("load idempotency key: %w", err)
 	}
 	if rec.RequestHash != reqHash {
 		return CheckoutResult{}, false, Errorf(EConflict, "Idempotency-Key was already used with a different request")
@@ -248,28 +296,32 @@ func (s *Service) replayIdempotent(ctx context.Context, orgID, key, reqHash stri
 }
 
 // openOrCreateSession keeps at most one open session per org: an identical
-// repeat gets the open one back, a different request expires it first.
-// Callers hold the org's lock.
-func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp checkoutPlan, reqHash string) (CheckoutSession, error) {
-	open, err := s.store.OpenCheckoutSession(ctx, caller.OrgID, s.now())
-	switch {
-	case err == nil && open.RequestHash == reqHash:
-		return open, nil
-	case err == nil:
+// repeat gets the open one back, a different request expires it first. It
+// reports whether the session is new, and so still to be stored. Callers hold
+// the org's lock, under which they read state.
+func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp checkoutPlan, reqHash string, state CheckoutState) (CheckoutSession, bool, error) {
+	if open := state.OpenSession; open != nil {
+		if open.RequestHash == reqHash {
+			return *open, false, nil
+		}
 		if err := s.payments.ExpireCheckoutSession(ctx, open.ID); err != nil {
-			return CheckoutSession{}, err
+			return CheckoutSession{}, false, err
 		}
-		open.Status, open.UpdatedAt = CheckoutExpired, s.now()
-		if err := s.store.SaveCheckoutSession(ctx, open); err != nil {
-			return CheckoutSession{}, fmt.Errorf("mark session %s expired: %w", open.ID, err)
+		// Stored at once, not with the new session: if the create fails, the
+		// old one must not be handed out again as open.
+		expired := *open
+		expired.Status, expired.UpdatedAt = CheckoutExpired, s.now()
+		if err := s.store.SaveCheckoutSession(ctx, expired); err != nil {
+			return CheckoutSession{}, false, fmt.Errorf("mark session %s expired: %w", open.ID, err)
 		}
-	case !errors.Is(err, ErrNotFound):
-		return CheckoutSession{}, fmt.Errorf("load open session: %w", err)
 	}
 
-	customerID, err := s.ensureCustomer(ctx, caller)
-	if err != nil {
-		return CheckoutSession{}, err
+	customerID := state.Org.StripeCustomerID
+	if customerID == "" {
+		var err error
+		if customerID, err = s.ensureCustomer(ctx, caller); err != nil {
+			return CheckoutSession{}, false, err
+		}
 	}
 	metadata := map[string]string{}
 	for k, v := range cp.metadata {
@@ -281,41 +333,35 @@ func (s *Service) openOrCreateSession(ctx context.Context, caller Caller, cp che
 		TrialDays: cp.plan.TrialDays, SuccessURL: cp.successURL, CancelURL: cp.cancelURL,
 		Metadata: metadata, AutomaticTax: s.opts.AutomaticTax,
 	}
-	if params.IdempotencyKey, err = s.checkoutIdempotencyKey(ctx, params); err != nil {
-		return CheckoutSession{}, err
+	var err error
+	if params.IdempotencyKey, err = checkoutIdempotencyKey(params, state.LatestSessionID); err != nil {
+		return CheckoutSession{}, false, err
 	}
 	created, err := s.payments.CreateCheckoutSession(ctx, params)
 	if err != nil {
-		return CheckoutSession{}, err
+		return CheckoutSession{}, false, err
 	}
 	now := s.now()
-	cs := CheckoutSession{
+	return CheckoutSession{
 		ID: created.ID, OrgID: caller.OrgID, Plan: cp.plan.Slug, Interval: cp.interval, PriceID: cp.price.ID,
 		Quantity: cp.quantity, Status: CheckoutOpen, URL: created.URL, ExpiresAt: created.ExpiresAt,
 		CustomerID: customerID, CreatedBy: caller.UserID, RequestHash: reqHash, CreatedAt: now, UpdatedAt: now,
-	}
-	if err := s.store.SaveCheckoutSession(ctx, cs); err != nil {
-		return CheckoutSession{}, fmt.Errorf("save session %s: %w", cs.ID, err)
-	}
-	return cs, nil
+	}, true, nil
 }
 
 // checkoutIdempotencyKey is the Stripe idempotency key of a session create:
-// what is sent, and the org's newest stored session. Until a session is stored
-// for the org, every attempt of the same request sends the same key, so a
-// retry after Stripe created the session but billingd failed to store it (the
-// store failed, the process died) gets that same session back instead of an
-// orphaned second one; replicas racing on one request get one session too.
-// Once a session is stored, the next create gets a new key.
-func (s *Service) checkoutIdempotencyKey(ctx context.Context, p CheckoutParams) (string, error) {
-	latest, err := s.store.LatestCheckoutSession(ctx, p.OrgID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("load latest session: %w", err)
-	}
+// what is sent, and the org's newest stored session (latestSessionID, read
+// under the org's lock). Until a session is stored for the org, every attempt
+// of the same request sends the same key, so a retry after Stripe created the
+// session but billingd failed to store it (the store failed, the process died)
+// gets that same session back instead of an orphaned second one; replicas
+// racing on one request get one session too. Once a session is stored, the
+// next create gets a new key.
+func checkoutIdempotencyKey(p CheckoutParams, latestSessionID string) (string, error) {
 	b, err := json.Marshal(struct {
 		Params CheckoutParams // encoding/json sorts the metadata's keys
 		After  string
-	}{p, latest.ID})
+	}{p, latestSessionID})
 	if err != nil {
 		return "", fmt.Errorf("checkout idempotency key: %w", err)
 	}

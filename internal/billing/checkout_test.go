@@ -180,6 +180,23 @@ func TestStartCheckout(t *testing.T) {
 		}
 	})
 
+	t.Run("IdempotencyKeyOfAnIdenticalRepeat", func(t *testing.T) {
+		e := newSQLiteEnv(t)
+		req := billing.CheckoutRequest{Plan: "pro"}
+		a, err := e.svc.StartCheckout(ctx, caller("org_a"), req, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.payments.ResetCalls()
+		// The open session is the answer, and the key records it.
+		b, err := e.svc.StartCheckout(ctx, caller("org_a"), req, "key-2")
+		if err != nil || b != a || len(e.payments.Calls()) != 0 {
+			t.Fatalf("repeat with a key = %+v, %v (calls %v); want %+v and no Stripe call", b, err, e.payments.Calls(), a)
+		}
+		_, err = e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "team"}, "key-2")
+		wantCode(t, err, billing.EConflict)
+	})
+
 	t.Run("UpstreamFailureWritesNoSession", func(t *testing.T) {
 		e := newSQLiteEnv(t)
 		e.payments.Fail = &billing.Error{Code: billing.EUpstream, Message: "Payment provider request failed", Err: errors.New("boom")}
@@ -194,11 +211,11 @@ func TestStartCheckout(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				st := &billingtest.Store{Store: storetest.OpenSQLite(t)}
 				first := firstCall()
-				st.SaveCheckoutSessionFunc = func(ctx context.Context, cs billing.CheckoutSession) error {
+				st.FailSaveCheckoutSession = func(billing.CheckoutSession) error {
 					if first() {
 						return errConnectionLost
 					}
-					return st.Store.SaveCheckoutSession(ctx, cs)
+					return nil
 				}
 				e := newEnv(t, st)
 				req := billing.CheckoutRequest{Plan: "pro"}
@@ -230,11 +247,11 @@ func TestStartCheckout(t *testing.T) {
 	t.Run("RetryAfterCustomerWasNotStoredGetsTheSameCustomer", func(t *testing.T) {
 		st := &billingtest.Store{Store: storetest.OpenSQLite(t)}
 		first := firstCall()
-		st.SetCustomerIDFunc = func(ctx context.Context, orgID, customerID string) (billing.Organization, error) {
+		st.FailSetCustomerID = func(string, string) error {
 			if first() {
-				return billing.Organization{}, errConnectionLost
+				return errConnectionLost
 			}
-			return st.Store.SetCustomerID(ctx, orgID, customerID)
+			return nil
 		}
 		e := newEnv(t, st)
 		if _, err := e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "pro"}, ""); err == nil {

@@ -57,6 +57,10 @@ type Store interface {
 	LatestCheckoutSession(ctx context.Context, orgID string) (CheckoutSession, error)
 	// SaveCheckoutSession inserts or replaces a session.
 	SaveCheckoutSession(ctx context.Context, cs CheckoutSession) error
+	// CheckoutState reads, at once, what a checkout of orgID decides on, with
+	// the open session as OpenCheckoutSession(orgID, now) finds it and the
+	// response stored for idempotencyKey ("": none).
+	CheckoutState(ctx context.Context, orgID, idempotencyKey string, now time.Time) (CheckoutState, error)
 
 	// RecordEvent stores an event receipt, or returns ErrDuplicateEvent if the
 	// event id is already stored (including by a concurrent transaction).

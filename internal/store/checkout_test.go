@@ -108,6 +108,77 @@ func testCheckoutSessions(t *testing.T, s *store.Store) {
 			if open := err == nil; open != tc.open || (err != nil && !errors.Is(err, billing.ErrNotFound)) {
 				t.Errorf("at %v: err = %v, want open = %v", tc.at, err, tc.open)
 			}
+			st, err := s.CheckoutState(t.Context(), org, "", tc.at)
+			if open := st.OpenSession != nil; err != nil || open != tc.open {
+				t.Errorf("CheckoutState at %v: open session %v, err %v; want open = %v", tc.at, st.OpenSession, err, tc.open)
+			}
+		}
+	})
+	testCheckoutState(t, s)
+}
+
+func testCheckoutState(t *testing.T, s *store.Store) {
+	t.Run("CheckoutState/NothingStored", func(t *testing.T) {
+		st, err := s.CheckoutState(t.Context(), uniqueID(t, "org"), "key-1", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, st, billing.CheckoutState{})
+	})
+	t.Run("CheckoutState/ReadsWhatEachReaderReads", func(t *testing.T) {
+		org := ensureOrg(t, s).ID
+		if _, err := s.SetCustomerID(t.Context(), org, uniqueID(t, "cus")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveEntitlement(t.Context(), entitlement(org, 3)); err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range []billing.CheckoutSession{
+			checkoutSession(uniqueID(t, "cs_old"), org, billing.CheckoutOpen, t0, t0.Add(time.Hour)),
+			checkoutSession(uniqueID(t, "cs_open"), org, billing.CheckoutOpen, t0.Add(time.Minute), t0.Add(time.Hour)),
+			checkoutSession(uniqueID(t, "cs_expired"), org, billing.CheckoutOpen, t0.Add(2*time.Minute), t0.Add(5*time.Minute)),
+			checkoutSession(uniqueID(t, "cs_latest"), org, billing.CheckoutComplete, t0.Add(3*time.Minute), t0.Add(time.Hour)),
+			checkoutSession(uniqueID(t, "cs_other_org"), uniqueID(t, "org_other"), billing.CheckoutOpen, t0.Add(4*time.Minute), t0.Add(time.Hour)),
+		} {
+			if err := s.SaveCheckoutSession(t.Context(), cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, r := range []billing.IdempotentResponse{
+			{OrgID: org, Key: "k", RequestHash: "h", SessionID: uniqueID(t, "cs_open"), CreatedAt: t0},
+			{OrgID: uniqueID(t, "org_other"), Key: "k-other", RequestHash: "h", SessionID: "cs_x", CreatedAt: t0},
+		} {
+			if err := s.SaveIdempotentResponse(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := t0.Add(10 * time.Minute)
+
+		got, err := s.CheckoutState(t.Context(), org, "k", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What CheckoutState reads is what the single readers read.
+		orgRow, err1 := s.Organization(t.Context(), org)
+		ent, err2 := s.Entitlement(t.Context(), org)
+		open, err3 := s.OpenCheckoutSession(t.Context(), org, at)
+		latest, err4 := s.LatestCheckoutSession(t.Context(), org)
+		idem, err5 := s.IdempotentResponse(t.Context(), org, "k")
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+			t.Fatal(err)
+		}
+		want := billing.CheckoutState{Org: orgRow, Entitlement: &ent, OpenSession: &open, LatestSessionID: latest.ID, Idempotent: &idem}
+		assertEqual(t, got, want)
+		if open.ID != uniqueID(t, "cs_open") || want.LatestSessionID != uniqueID(t, "cs_latest") || want.Org.StripeCustomerID == "" {
+			t.Fatalf("fixture read back wrong: open %s, latest %s, org %+v", open.ID, want.LatestSessionID, want.Org)
+		}
+
+		// Keys belong to their org; no key asks for none.
+		for _, key := range []string{"k-other", ""} {
+			got, err := s.CheckoutState(t.Context(), org, key, at)
+			if err != nil || got.Idempotent != nil {
+				t.Errorf("key %q: idempotent response %+v, err %v; want none", key, got.Idempotent, err)
+			}
 		}
 	})
 }
