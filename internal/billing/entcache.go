@@ -38,6 +38,11 @@ type entitlementCache struct {
 	mu      sync.Mutex
 	epoch   uint64
 	entries map[string]cachedView
+	// nextSweep is when put next drops the expired entries: without it, each
+	// org ever read would stay until maxCachedOrgs, and after 10,000 held
+	// long-polls their small views, scattered through the heap, would keep
+	// hundreds of MiB of it from being handed back.
+	nextSweep time.Time
 }
 
 type cachedView struct {
@@ -74,10 +79,19 @@ func (c *entitlementCache) put(orgID string, v EntitlementView, epoch uint64) {
 	if epoch != c.epoch {
 		return
 	}
+	now := c.now()
+	if now.After(c.nextSweep) {
+		for org, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, org)
+			}
+		}
+		c.nextSweep = now.Add(c.ttl)
+	}
 	if len(c.entries) >= maxCachedOrgs {
 		clear(c.entries)
 	}
-	c.entries[orgID] = cachedView{view: v, expires: c.now().Add(c.ttl)}
+	c.entries[orgID] = cachedView{view: v, expires: now.Add(c.ttl)}
 }
 
 // invalidate drops orgID's view, or every view when orgID is "".

@@ -32,3 +32,21 @@ func TestEntitlementCache_NilCachesNothing(t *testing.T) {
 		t.Fatal("nil cache returned a hit")
 	}
 }
+
+// TestEntitlementCache_ExpiredViewsAreDropped: the cache keeps the orgs read
+// within about a TTL, not every org ever read.
+func TestEntitlementCache_ExpiredViewsAreDropped(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := newEntitlementCache(time.Second, func() time.Time { return now })
+	for i := range 10_000 {
+		org := "org_" + string(rune('a'+i%26)) + time.Duration(i).String()
+		_, epoch, _ := c.get(org)
+		c.put(org, EntitlementView{OrgID: org}, epoch)
+	}
+	now = now.Add(2 * time.Second)
+	_, epoch, _ := c.get("org_late")
+	c.put("org_late", EntitlementView{OrgID: "org_late"}, epoch)
+	if n := len(c.entries); n != 1 {
+		t.Fatalf("%d views cached after the others expired, want 1", n)
+	}
+}
