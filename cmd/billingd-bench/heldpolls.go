@@ -110,6 +110,7 @@ func (b *bench) heldPolls(ctx context.Context) error {
 	r.early, r.failed = int(h.early.Load()), int(h.failed.Load())
 	b.logf("  the polls ended (closed by the client) with %.0f open; %d failed in all%s", stillHeld, r.failed, h.firstFailure())
 	b.logf("  RSS of replica A every second since: %s", strings.Join(r.recovery.samples, " "))
+	b.logMemstats(ctx)
 	b.logSince(0, logMark, 8)
 	b.addHeld(r)
 	return nil
@@ -499,4 +500,23 @@ func rssOf(pid int) int64 {
 	}
 	rss, _ := rssBytes(pid)
 	return rss
+}
+
+// logMemstats says where replica A's memory is once the polls are over: what
+// the Go runtime holds live, idle and returned, and the polls still open.
+func (b *bench) logMemstats(ctx context.Context) {
+	var parts []string
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
+		"go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "go_goroutines", longPollGauge} {
+		v, ok := b.metricValue(ctx, b.primary(), name)
+		if !ok {
+			continue
+		}
+		if strings.HasSuffix(name, "_bytes") {
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(name, "go_memstats_"), v/(1<<20)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %.0f", name, v))
+		}
+	}
+	b.logf("  replica A then: %s", strings.Join(parts, ", "))
 }
