@@ -185,6 +185,10 @@ func TestMessages_CommitWithTheChange(t *testing.T) {
 			t.Fatalf("after commit: %+v, want msg_commit", got)
 		}
 
+		if err := st.Enqueue(ctx, msg); err == nil {
+			t.Fatal("Enqueue outside a transaction succeeded; a message must go with its change")
+		}
+
 		st.SetOutbox(nil)
 		e := newEnv(t, st)
 		e.ensureOrg(t, "org_none")

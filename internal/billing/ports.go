@@ -50,16 +50,12 @@ type Store interface {
 
 	// CheckoutSession returns the session with id, or ErrNotFound.
 	CheckoutSession(ctx context.Context, id string) (CheckoutSession, error)
-	// OpenCheckoutSession returns the org's newest session that is open and not
-	// expired at now, or ErrNotFound.
-	OpenCheckoutSession(ctx context.Context, orgID string, now time.Time) (CheckoutSession, error)
-	// LatestCheckoutSession returns the org's newest session in any status, or ErrNotFound.
-	LatestCheckoutSession(ctx context.Context, orgID string) (CheckoutSession, error)
 	// SaveCheckoutSession inserts or replaces a session.
 	SaveCheckoutSession(ctx context.Context, cs CheckoutSession) error
-	// CheckoutState reads, at once, what a checkout of orgID decides on, with
-	// the open session as OpenCheckoutSession(orgID, now) finds it and the
-	// response stored for idempotencyKey ("": none).
+	// CheckoutState reads, at once, what a checkout of orgID decides on: the
+	// org, its entitlement, its newest session that is open and not expired at
+	// now, the id of its newest session in any status, and the response stored
+	// for idempotencyKey ("": none).
 	CheckoutState(ctx context.Context, orgID, idempotencyKey string, now time.Time) (CheckoutState, error)
 
 	// RecordEvent stores an event receipt, or returns ErrDuplicateEvent if the
@@ -77,12 +73,10 @@ type Store interface {
 	PaymentsByOrg(ctx context.Context, q PaymentListQuery) ([]Payment, error)
 
 	// Enqueue puts messages for other services on the durable queue that
-	// delivers them. Inside InTx they commit or roll back with the
+	// delivers them, inside InTx only: they commit or roll back with the
 	// transaction, so a message exists exactly when the change it reports does.
 	Enqueue(ctx context.Context, msgs ...Message) error
 
-	// IdempotentResponse returns the stored response for (orgID, key), or ErrNotFound.
-	IdempotentResponse(ctx context.Context, orgID, key string) (IdempotentResponse, error)
 	// SaveIdempotentResponse stores a response; an existing (orgID, key) is kept.
 	SaveIdempotentResponse(ctx context.Context, r IdempotentResponse) error
 }

@@ -23,16 +23,16 @@ type Outbox interface {
 // stored while its message is silently lost.
 func (s *Store) SetOutbox(o Outbox) { s.outbox = o }
 
-// Enqueue implements billing.Store. Outside a transaction it makes one.
+// Enqueue implements billing.Store, inside InTx only: a message belongs with
+// the change it reports.
 func (s *Store) Enqueue(ctx context.Context, msgs ...billing.Message) error {
-	if len(msgs) == 0 {
+	switch {
+	case len(msgs) == 0:
 		return nil
-	}
-	if s.outbox == nil {
+	case s.outbox == nil:
 		return errors.New("store: enqueue: no outbox is set")
-	}
-	if !s.inTx {
-		return s.InTx(ctx, func(tx billing.Store) error { return tx.Enqueue(ctx, msgs...) })
+	case !s.inTx:
+		return errors.New("store: enqueue outside a transaction")
 	}
 	tx, err := sqlTx(s.db)
 	if err != nil {
