@@ -202,8 +202,10 @@ func TestStartCheckout(t *testing.T) {
 		e.payments.Fail = &billing.Error{Code: billing.EUpstream, Message: "Payment provider request failed", Err: errors.New("boom")}
 		_, err := e.svc.StartCheckout(ctx, caller("org_a"), billing.CheckoutRequest{Plan: "pro"}, "")
 		wantCode(t, err, billing.EUpstream)
-		_, err = e.store.OpenCheckoutSession(ctx, "org_a", t0)
-		mustNotFound(t, err, "open session after upstream failure")
+		state, err := e.store.CheckoutState(ctx, "org_a", "", t0)
+		if err != nil || state.OpenSession != nil {
+			t.Fatalf("open session after upstream failure = %+v, %v; want none", state.OpenSession, err)
+		}
 	})
 
 	t.Run("RetryAfterSessionWasNotStoredGetsTheSameSession", func(t *testing.T) {
@@ -236,9 +238,9 @@ func TestStartCheckout(t *testing.T) {
 				if _, ok := e.payments.Session(res.SessionID); !ok {
 					t.Fatalf("retry returned %s, which Stripe never created", res.SessionID)
 				}
-				stored, err := st.OpenCheckoutSession(ctx, "org_a", t0)
-				if err != nil || stored.ID != res.SessionID {
-					t.Fatalf("stored open session = %q, %v; want %s", stored.ID, err, res.SessionID)
+				state, err := st.CheckoutState(ctx, "org_a", "", t0)
+				if err != nil || state.OpenSession == nil || state.OpenSession.ID != res.SessionID {
+					t.Fatalf("stored open session = %+v, %v; want %s", state.OpenSession, err, res.SessionID)
 				}
 			})
 		}

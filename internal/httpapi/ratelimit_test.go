@@ -48,9 +48,9 @@ func TestCheckoutRateLimit(t *testing.T) {
 		if calls := ts.payments.Calls(); len(calls) != 0 {
 			t.Fatalf("a refused checkout called Stripe: %v", calls)
 		}
-		open, err := ts.store.OpenCheckoutSession(context.Background(), "org_a", time.Now())
-		if err != nil || open.ID != first.data()["sessionId"] {
-			t.Fatalf("open session after refusal = %v, %v; want the first one", open.ID, err)
+		state, err := ts.store.CheckoutState(context.Background(), "org_a", "", time.Now())
+		if err != nil || state.OpenSession == nil || state.OpenSession.ID != first.data()["sessionId"] {
+			t.Fatalf("open session after refusal = %+v, %v; want the first one", state.OpenSession, err)
 		}
 	})
 	t.Run("OtherOrgUnaffected", func(t *testing.T) {

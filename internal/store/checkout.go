@@ -89,31 +89,6 @@ const (
 	sessionIsOpen      = "status = ? AND expires_at > ?" // CheckoutOpen, the time
 )
 
-// OpenCheckoutSession returns the org's newest session that is open and expires
-// after at, or billing.ErrNotFound.
-func (s *Store) OpenCheckoutSession(ctx context.Context, orgID string, at time.Time) (billing.CheckoutSession, error) {
-	var row checkoutSessionRow
-	err := s.db.WithContext(ctx).
-		Where("org_id = ? AND "+sessionIsOpen, orgID, string(billing.CheckoutOpen), storedTime(at)).
-		Order(newestSessionFirst).
-		Take(&row).Error
-	if err != nil {
-		return billing.CheckoutSession{}, dbError("open checkout session", err)
-	}
-	return toCheckoutSession(row), nil
-}
-
-// LatestCheckoutSession returns the org's newest session in any status, or
-// billing.ErrNotFound.
-func (s *Store) LatestCheckoutSession(ctx context.Context, orgID string) (billing.CheckoutSession, error) {
-	var row checkoutSessionRow
-	err := s.db.WithContext(ctx).Where("org_id = ?", orgID).Order(newestSessionFirst).Take(&row).Error
-	if err != nil {
-		return billing.CheckoutSession{}, dbError("latest checkout session", err)
-	}
-	return toCheckoutSession(row), nil
-}
-
 // SaveCheckoutSession inserts or replaces a session. CreatedAt is set on the
 // first insert (now, when zero) and kept by later saves; a zero UpdatedAt is
 // stored as now.

@@ -39,16 +39,6 @@ func fromIdempotentResponse(r billing.IdempotentResponse) idempotencyKeyRow {
 	}
 }
 
-// IdempotentResponse returns the stored response for (orgID, key), or billing.ErrNotFound.
-func (s *Store) IdempotentResponse(ctx context.Context, orgID, key string) (billing.IdempotentResponse, error) {
-	row, err := take[idempotencyKeyRow](ctx, s.db, "idempotent response",
-		map[string]any{"org_id": orgID, "key": key})
-	if err != nil {
-		return billing.IdempotentResponse{}, err
-	}
-	return toIdempotentResponse(row), nil
-}
-
 // SaveIdempotentResponse stores a response unless one exists for (OrgID, Key):
 // the first response wins, so a retry can never change an earlier answer.
 func (s *Store) SaveIdempotentResponse(ctx context.Context, r billing.IdempotentResponse) error {
