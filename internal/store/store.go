@@ -121,6 +121,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx billing.Store) error) error
 	if s.inTx {
 		return fn(s)
 	}
+	if s.pools.queue != nil {
+		return s.inBatch(ctx, fn)
+	}
 	release, err := s.pools.queue.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("store: wait for the writer: %w", err)

@@ -23,8 +23,16 @@ type writeQueue struct {
 
 	mu       sync.Mutex
 	held     bool
-	waiters  list.List // of chan struct{}, closed to hand that waiter the turn
+	waiters  list.List // of *waiter
 	answered time.Time // when a writer last got an answer from the database
+}
+
+// waiter is one writer in line. turn is closed to hand it the turn. A
+// transaction also carries its job, which the writer holding the turn may
+// take into its own transaction instead (see groupcommit.go).
+type waiter struct {
+	turn chan struct{}
+	job  *batchJob // nil: a single statement, which waits for its own turn
 }
 
 func newWriteQueue(stall time.Duration) *writeQueue {
@@ -38,6 +46,19 @@ var errWriterStalled = errors.New("store: the writer ahead has had no answer fro
 // once, with whether the database answered (no deadline was missed). A nil
 // queue (PostgreSQL, which has row locks) admits everyone at once.
 func (q *writeQueue) acquire(ctx context.Context) (release func(answered bool), err error) {
+	return q.wait(ctx, nil)
+}
+
+// join waits like acquire with a transaction's job, which the writer holding
+// the turn may take into its batch. It returns release when the turn came
+// (the caller then runs job itself, and may lead a batch), or else nil and
+// the job's result: what job.fn returned once its batch committed, or why
+// it did not run.
+func (q *writeQueue) join(ctx context.Context, job *batchJob) (release func(answered bool), err error) {
+	return q.wait(ctx, job)
+}
+
+func (q *writeQueue) wait(ctx context.Context, job *batchJob) (release func(answered bool), err error) {
 	if q == nil {
 		return func(bool) {}, nil
 	}
@@ -47,16 +68,22 @@ func (q *writeQueue) acquire(ctx context.Context) (release func(answered bool), 
 		q.mu.Unlock()
 		return q.release, nil
 	}
-	turn := make(chan struct{})
-	me := q.waiters.PushBack(turn)
+	w := &waiter{turn: make(chan struct{}), job: job}
+	me := q.waiters.PushBack(w)
 	q.mu.Unlock()
+	var done <-chan error // a job's result; never ready for a single statement
+	if job != nil {
+		done = job.done
+	}
 
 	check := time.NewTimer(q.stall)
 	defer check.Stop()
 	for err == nil {
 		select {
-		case <-turn:
+		case <-w.turn:
 			return q.release, nil
+		case err := <-done:
+			return nil, err
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-check.C:
@@ -72,14 +99,39 @@ func (q *writeQueue) acquire(ctx context.Context) (release func(answered bool), 
 	}
 	q.mu.Lock()
 	select {
-	case <-turn: // handed the turn while giving up: pass it on
+	case <-w.turn: // handed the turn while giving up: pass it on
 		q.mu.Unlock()
 		q.release(false)
 	default:
+		if job != nil && job.taken {
+			// A batch is running it: its writes may be in, so only the
+			// batch's outcome can say whether they stay.
+			q.mu.Unlock()
+			return nil, <-done
+		}
 		q.waiters.Remove(me)
 		q.mu.Unlock()
 	}
 	return nil, err
+}
+
+// take removes up to max jobs from the front of the line for the holder of
+// the turn to run in its transaction. It stops at the first single
+// statement, which keeps its place, so that no writer is overtaken.
+func (q *writeQueue) take(max int) []*batchJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var jobs []*batchJob
+	for len(jobs) < max {
+		front := q.waiters.Front()
+		if front == nil || front.Value.(*waiter).job == nil {
+			break
+		}
+		job := q.waiters.Remove(front).(*waiter).job
+		job.taken = true
+		jobs = append(jobs, job)
+	}
+	return jobs
 }
 
 func (q *writeQueue) release(answered bool) {
@@ -89,7 +141,7 @@ func (q *writeQueue) release(answered bool) {
 		q.answered = time.Now()
 	}
 	if next := q.waiters.Front(); next != nil {
-		close(q.waiters.Remove(next).(chan struct{}))
+		close(q.waiters.Remove(next).(*waiter).turn)
 		return
 	}
 	q.held = false
