@@ -78,12 +78,15 @@ var minimalEnv = map[string]string{
 	"AUTH_JWT_SECRET":       strings.Repeat("s", 32),
 }
 
+// goRuntimeVariables are read by the Go runtime itself, not by config.
+var goRuntimeVariables = []string{"GOGC", "GOMAXPROCS", "GOMEMLIMIT"}
+
 // checkEnvironment reports names the binary does not read, required variables
 // that are missing, and values config.Load refuses. It returns the loaded config.
 func (f facts) checkEnvironment(where string, env map[string]string) (config.Config, []string) {
 	var problems []string
 	for _, name := range sortedKeys(env) {
-		if !slices.Contains(f.variables, name) {
+		if !slices.Contains(f.variables, name) && !slices.Contains(goRuntimeVariables, name) {
 			problems = append(problems, fmt.Sprintf("%s: sets %s, which billingd does not read (config.Variables)", where, name))
 		}
 	}

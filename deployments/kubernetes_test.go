@@ -95,6 +95,7 @@ func checkKubernetes(k kubernetes, f facts) []string {
 			problems = append(problems, "Deployment: resources."+r+" is not set")
 		}
 	}
+	problems = append(problems, checkMemoryLimit(env["GOMEMLIMIT"], c.Resources.Limits["memory"])...)
 	problems = append(problems, checkSecurity(pod.SecurityContext, c.SecurityContext)...)
 	if pod.TerminationGracePeriodSeconds == nil {
 		problems = append(problems, "Deployment: terminationGracePeriodSeconds is not set (default 30s)")
@@ -298,6 +299,7 @@ func TestManifestChecks(t *testing.T) {
 		{"ErrProbePort", func(k *kubernetes) { billingd(k).LivenessProbe.HTTPGet.Port = "9090" }, `port "9090" is 9090`},
 		{"ErrContainerPort", func(k *kubernetes) { k.configMaps["billingd"]["PORT"] = "9090" }, "billingd listens on PORT 9090"},
 		{"ErrNoMemoryLimit", func(k *kubernetes) { delete(billingd(k).Resources.Limits, "memory") }, "limits.memory"},
+		{"ErrGoMemLimitAboveLimit", func(k *kubernetes) { billingd(k).Resources.Limits["memory"] = "512Mi" }, "GOMEMLIMIT 640MiB is not below limits.memory 512Mi"},
 		{"ErrRoot", func(k *kubernetes) {
 			zero := 0
 			billingd(k).SecurityContext.RunAsUser = &zero
@@ -396,4 +398,34 @@ spec: {minAvailable: 1, selector: {matchLabels: {app: other}}}
 			expectProblem(t, problems, want)
 		}
 	})
+}
+
+// checkMemoryLimit: a GOMEMLIMIT at or above the container's memory limit
+// would let the heap grow until the kernel kills the pod.
+func checkMemoryLimit(goMemLimit, limit string) []string {
+	if goMemLimit == "" {
+		return nil
+	}
+	soft, okSoft := byteSize(goMemLimit, map[string]int64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30})
+	hard, okHard := byteSize(limit, map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30})
+	switch {
+	case !okSoft:
+		return []string{fmt.Sprintf("Deployment: GOMEMLIMIT %q is not a size like 640MiB", goMemLimit)}
+	case !okHard:
+		return []string{fmt.Sprintf("Deployment: limits.memory %q is not a size like 768Mi", limit)}
+	case soft >= hard:
+		return []string{fmt.Sprintf("Deployment: GOMEMLIMIT %s is not below limits.memory %s", goMemLimit, limit)}
+	}
+	return nil
+}
+
+// byteSize parses a number with one of units' suffixes.
+func byteSize(s string, units map[string]int64) (int64, bool) {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(s)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	unit, ok := units[s[i:]]
+	return n * unit, err == nil && ok
 }
