@@ -307,10 +307,11 @@ func (s *Service) planOf(sub Subscription) string {
 // Version or a message. The caller holds the org's row lock, which serializes
 // the bumps of one org.
 func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string) error {
-	subs, err := tx.SubscriptionsByOrg(ctx, orgID)
+	in, err := tx.EntitlementInputs(ctx, orgID)
 	if err != nil {
-		return fmt.Errorf("load subscriptions: %w", err)
+		return fmt.Errorf("load subscriptions and entitlement: %w", err)
 	}
+	subs := in.Subscriptions
 	var current *SubscriptionState
 	for i := range subs {
 		if current == nil || s.outranks(subs[i], *current) {
@@ -329,14 +330,11 @@ func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string)
 			next.SubscriptionPlan = FreePlan
 		}
 	}
-	prev, err := tx.Entitlement(ctx, orgID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		prev = NoEntitlement(orgID)
-	case err != nil:
-		return fmt.Errorf("load entitlement: %w", err)
-	case sameEntitlement(prev, next):
-		return nil
+	prev := NoEntitlement(orgID)
+	if in.Entitlement != nil {
+		if prev = *in.Entitlement; sameEntitlement(prev, next) {
+			return nil
+		}
 	}
 	next.UpdatedAt, next.Version = prev.UpdatedAt, prev.Version
 	viewChanged := !sameView(s.view(prev), s.view(next))

@@ -115,6 +115,12 @@ type SubscriptionState struct {
 	UpdatedAt    time.Time
 }
 
+// EntitlementInputs is what an org's entitlement is derived from, as stored.
+type EntitlementInputs struct {
+	Subscriptions []SubscriptionState // every one of the org's, ordered by id
+	Entitlement   *Entitlement        // nil when none was written yet
+}
+
 // Entitlement is what an org may use: derived from its current subscription and
 // written only by the webhook pipeline.
 type Entitlement struct {

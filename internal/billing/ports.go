@@ -43,8 +43,9 @@ type Store interface {
 	// locks its row until the transaction ends, so that its org cannot change
 	// meanwhile; ErrNotFound (and no lock) if it is not stored.
 	LockSubscription(ctx context.Context, id string) (SubscriptionState, error)
-	// SubscriptionsByOrg returns every stored subscription of the org.
-	SubscriptionsByOrg(ctx context.Context, orgID string) ([]SubscriptionState, error)
+	// EntitlementInputs returns, in one read, what the org's entitlement is
+	// derived from: its stored subscriptions and its stored entitlement.
+	EntitlementInputs(ctx context.Context, orgID string) (EntitlementInputs, error)
 	// SaveSubscription inserts or replaces a subscription's state.
 	SaveSubscription(ctx context.Context, s SubscriptionState) error
 

@@ -55,8 +55,8 @@ func TestEventCost(t *testing.T) {
 		want := []string{
 			"tx:INSERT",              // the receipt, with its outcome
 			"tx:SELECT", "tx:SELECT", // lock the subscription, then its org
-			"tx:INSERT",                           // upsert the subscription
-			"tx:SELECT", "tx:SELECT", "tx:INSERT", // derive the entitlement and store it
+			"tx:INSERT",              // upsert the subscription
+			"tx:SELECT", "tx:INSERT", // the org's subscriptions and entitlement in one read; the derived one
 		}
 		if got := cost.kinds(); !slices.Equal(got, want) {
 			t.Errorf("applied event: statements = %v, want %v:\n%s", got, want, &cost)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -97,11 +98,52 @@ func (s *Store) LockSubscription(ctx context.Context, id string) (billing.Subscr
 	return toSubscriptionState(row), nil
 }
 
-// SubscriptionsByOrg returns every stored subscription of the org, ordered by id;
-// none is an empty result, not an error.
-func (s *Store) SubscriptionsByOrg(ctx context.Context, orgID string) ([]billing.SubscriptionState, error) {
-	q := s.db.WithContext(ctx).Where(map[string]any{"org_id": orgID}).Order("id")
-	return find(q, "subscriptions by org", toSubscriptionState)
+// EntitlementInputs reads the org's subscriptions and its entitlement in one
+// statement: a row per subscription (or one without, when it has none), each
+// beside the entitlement (empty when none was written).
+func (s *Store) EntitlementInputs(ctx context.Context, orgID string) (billing.EntitlementInputs, error) {
+	var rows []inputsRow
+	if err := s.db.WithContext(ctx).Raw(entitlementInputsSQL, orgID, orgID).Scan(&rows).Error; err != nil {
+		return billing.EntitlementInputs{}, dbError("subscriptions and entitlement of organization", err)
+	}
+	var in billing.EntitlementInputs
+	for _, r := range rows {
+		if r.E.OrgID != "" && in.Entitlement == nil {
+			e := toEntitlement(r.E)
+			in.Entitlement = &e
+		}
+		if r.S.ID != "" {
+			in.Subscriptions = append(in.Subscriptions, toSubscriptionState(r.S))
+		}
+	}
+	return in, nil
+}
+
+// inputsRow is a row of entitlementInputsSQL; a side the outer joins did not
+// find is all zero.
+type inputsRow struct {
+	E entitlementRow  `gorm:"embedded;embeddedPrefix:e_"`
+	S subscriptionRow `gorm:"embedded;embeddedPrefix:s_"`
+}
+
+var entitlementInputsSQL = "SELECT " +
+	selectAs("e", "e_", "org_id", "plan", "status", "subscription_id", "price_id", "interval", "seats", "trial_end",
+		"current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at", "version") + ", " +
+	selectAs("s", "s_", "id", "org_id", "customer_id", "status", "plan", "price_id", "lookup_key", "interval", "quantity",
+		"trial_end", "current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at") +
+	` FROM (SELECT 1 AS one) one
+LEFT JOIN entitlements e ON e.org_id = ?
+LEFT JOIN subscriptions s ON s.org_id = ?
+ORDER BY s.id`
+
+// selectAs lists table's columns, each renamed with prefix, quoted for both
+// databases ("interval" is a keyword on PostgreSQL).
+func selectAs(table, prefix string, columns ...string) string {
+	out := make([]string, len(columns))
+	for i, c := range columns {
+		out[i] = table + `."` + c + `" AS "` + prefix + c + `"`
+	}
+	return strings.Join(out, ", ")
 }
 
 // SaveSubscription inserts or replaces a subscription's state. A zero UpdatedAt

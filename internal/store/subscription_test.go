@@ -30,7 +30,7 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 			want.CancelAt = nil
 		}
 	})
-	t.Run("SubscriptionsByOrg/OrderedByID", func(t *testing.T) {
+	t.Run("EntitlementInputs/OrderedByID", func(t *testing.T) {
 		org := uniqueID(t, "org")
 		for _, id := range []string{"sub_c", "sub_a", "sub_b"} {
 			if err := s.SaveSubscription(t.Context(), subscription(uniqueID(t, id), org)); err != nil {
@@ -40,20 +40,36 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 		if err := s.SaveSubscription(t.Context(), subscription(uniqueID(t, "sub_other"), "org_other")); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.SubscriptionsByOrg(t.Context(), org)
+		got, err := s.EntitlementInputs(t.Context(), org)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ids []string
-		for _, st := range got {
+		for _, st := range got.Subscriptions {
 			ids = append(ids, st.ID)
 		}
 		assertEqual(t, ids, []string{uniqueID(t, "sub_a"), uniqueID(t, "sub_b"), uniqueID(t, "sub_c")})
+		assertEqual(t, got.Subscriptions[0], subscription(uniqueID(t, "sub_a"), org))
+		if got.Entitlement != nil {
+			t.Errorf("entitlement %+v, want none: none was written", *got.Entitlement)
+		}
+		want := billing.Entitlement{OrgID: org, SubscriptionPlan: "pro", Status: billing.StatusActive, SubscriptionID: uniqueID(t, "sub_a"),
+			Seats: 3, EventCreated: t0, UpdatedAt: t0, Version: 4}
+		if err := s.SaveEntitlement(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err = s.EntitlementInputs(t.Context(), org); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Subscriptions) != 3 || got.Entitlement == nil {
+			t.Fatalf("got %d subscriptions and entitlement %v, want 3 and the one saved", len(got.Subscriptions), got.Entitlement)
+		}
+		assertEqual(t, *got.Entitlement, want)
 	})
-	t.Run("SubscriptionsByOrg/NoneIsEmpty", func(t *testing.T) {
-		got, err := s.SubscriptionsByOrg(t.Context(), "org_missing")
-		if err != nil || len(got) != 0 {
-			t.Fatalf("got %v, %v; want none and no error", got, err)
+	t.Run("EntitlementInputs/NoneIsEmpty", func(t *testing.T) {
+		got, err := s.EntitlementInputs(t.Context(), "org_missing")
+		if err != nil || len(got.Subscriptions) != 0 || got.Entitlement != nil {
+			t.Fatalf("got %+v, %v; want nothing and no error", got, err)
 		}
 	})
 }
