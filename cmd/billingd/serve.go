@@ -51,6 +51,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	}
 	logger := newLogger(stdout, cfg.LogLevel)
 	logger.Info("starting billingd", "config", cfg)
+	// First, so that a slow start can be profiled too; stopped last.
+	stopProfiling, err := startProfiling(cfg.PprofAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {

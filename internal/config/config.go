@@ -81,6 +81,11 @@ type Config struct {
 	// server stops accepting, so load balancers stop routing first. SHUTDOWN_DELAY.
 	ShutdownDelay time.Duration
 	LogLevel      slog.Level // LOG_LEVEL: debug, info, warn or error
+
+	// PprofAddr is host:port of a second listener serving net/http/pprof for
+	// operators, port 0 meaning any free one; "" (the default) means none.
+	// It exposes the process's internals: meant for loopback. PPROF_ADDR.
+	PprofAddr string
 }
 
 // defaults is the one place default values live. ALLOWED_REDIRECT_ORIGINS is
@@ -125,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AuthOrgClaim:        e.str("AUTH_ORG_CLAIM"),
 		PlansFile:           e.str("PLANS_FILE"),
 		EventsWebhookSecret: e.str("EVENTS_WEBHOOK_SECRET"),
+		PprofAddr:           e.str("PPROF_ADDR"),
 	}
 	// Typed values, in the order of SPEC §2, so the first bad one is reported.
 	c.Port = e.integer("PORT", portProblem)

@@ -88,6 +88,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 30 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, 5 * time.Second},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelInfo},
+		{"PPROF_ADDR", c.PprofAddr, ""},
 	}
 	assertFields(t, checks)
 }
@@ -143,6 +144,7 @@ func TestLoadValues(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":         "5s",
 		"SHUTDOWN_DELAY":           "0s",
 		"LOG_LEVEL":                "DEBUG",
+		"PPROF_ADDR":               " 127.0.0.1:6060 ",
 	})
 	checks := []field{
 		{"PORT", c.Port, 9090},
@@ -171,6 +173,7 @@ func TestLoadValues(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 5 * time.Second},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, time.Duration(0)},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
+		{"PPROF_ADDR", c.PprofAddr, "127.0.0.1:6060"},
 	}
 	assertFields(t, checks)
 }
@@ -259,6 +262,48 @@ func TestLoadErrors(t *testing.T) {
 		{"FirstProblemWins", map[string]string{"PORT": "x", "STRIPE_SECRET_KEY": ""}, `config: PORT must be an integer between 1 and 65535, got "x"`},
 		{"NothingSetNamesStripeKey", map[string]string{"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "", "AUTH_JWT_SECRET": ""}, `config: STRIPE_SECRET_KEY is required`},
 	})
+}
+
+const pprofAddrRule = "must be host:port with a host and a port between 0 and 65535 (0: any free port), such as 127.0.0.1:6060"
+
+// PPROF_ADDR is any address net.Listen takes with a host and a numeric port;
+// port 0 asks for a free one. The loaded address is what is printed.
+func TestLoadPprofAddr(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:6060", "127.0.0.1:0", "localhost:6060", "[::1]:6060", "0.0.0.0:65535", "pprof.internal:6060"} {
+		t.Run(addr, func(t *testing.T) {
+			c := mustLoad(t, map[string]string{"PPROF_ADDR": addr})
+			assertFields(t, []field{{"PPROF_ADDR", c.PprofAddr, addr}})
+			if want := `PPROF_ADDR="` + addr + `"`; !strings.Contains(c.String(), want) {
+				t.Errorf("String() lacks %s:\n%s", want, c)
+			}
+		})
+	}
+	t.Run("UnsetIsOff", func(t *testing.T) {
+		c := mustLoad(t, map[string]string{"PPROF_ADDR": "  "})
+		assertFields(t, []field{{"PPROF_ADDR", c.PprofAddr, ""}})
+	})
+}
+
+func TestLoadPprofAddrErrors(t *testing.T) {
+	var tests []loadErrorTest
+	for _, tt := range []struct{ name, addr string }{
+		{"NoPort", "127.0.0.1"},
+		{"PortOnly", "6060"},
+		{"NoHost", ":6060"},
+		{"EmptyPort", "127.0.0.1:"},
+		{"PortTooLarge", "127.0.0.1:65536"},
+		{"PortNegative", "127.0.0.1:-1"},
+		{"PortSigned", "127.0.0.1:+6060"},
+		{"PortName", "localhost:http"},
+		{"URL", "http://127.0.0.1:6060"},
+		{"Path", "127.0.0.1:6060/debug/pprof/"},
+		{"IPv6NoBrackets", "::1:6060"},
+		{"HostSpace", "local host:6060"},
+		{"HostHyphen", "-pprof:6060"},
+	} {
+		tests = append(tests, loadErrorTest{tt.name, map[string]string{"PPROF_ADDR": tt.addr}, `config: PPROF_ADDR ` + pprofAddrRule + `, got "` + tt.addr + `"`})
+	}
+	assertLoadErrors(t, tests)
 }
 
 // events is the environment for billingd's own events: endpoints and secret.

@@ -1,7 +1,7 @@
 // Package config owns billingd's configuration: it reads every environment
-// variable of SPEC §2 (plus the rate limits, SHUTDOWN_TIMEOUT, SHUTDOWN_DELAY
-// and LOG_LEVEL; Variables lists them all) into one validated Config, with all
-// defaults in one table, and prints it with secrets masked.
+// variable of SPEC §2 (plus the rate limits, SHUTDOWN_TIMEOUT, SHUTDOWN_DELAY,
+// LOG_LEVEL and PPROF_ADDR; Variables lists them all) into one validated
+// Config, with all defaults in one table, and prints it with secrets masked.
 //
 // Startup fails on the first missing or malformed value with one line naming
 // the variable (*Error). No error and no printed form ever contains a secret.

@@ -23,4 +23,5 @@ func problem(name, format string, args ...any) *Error {
 const (
 	portProblem      = "must be an integer between 1 and 65535"
 	trialDaysProblem = "must be an integer between 0 and 730"
+	pprofAddrProblem = "must be host:port with a host and a port between 0 and 65535 (0: any free port), such as 127.0.0.1:6060"
 )

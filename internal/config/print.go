@@ -74,6 +74,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()),
 		slog.String("SHUTDOWN_DELAY", c.ShutdownDelay.String()),
 		slog.String("LOG_LEVEL", strings.ToLower(c.LogLevel.String())),
+		slog.String("PPROF_ADDR", c.PprofAddr),
 	}
 }
 

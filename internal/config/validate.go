@@ -1,7 +1,10 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +17,7 @@ import (
 // Config by hand (tests, dev mode) can too.
 func (c Config) Validate() error {
 	for _, check := range []func() *Error{
-		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkJobs, c.checkEvents, c.checkShutdown,
+		c.checkPort, c.checkDatabase, c.checkStripe, c.checkURLs, c.checkAuth, c.checkCatalog, c.checkRateLimits, c.checkJobs, c.checkEvents, c.checkShutdown, c.checkProfiling,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -193,6 +196,49 @@ func (c Config) checkShutdown() *Error {
 		return problem("SHUTDOWN_DELAY", "must be shorter than SHUTDOWN_TIMEOUT (%s), got %s", c.ShutdownTimeout, c.ShutdownDelay)
 	}
 	return nil
+}
+
+// checkProfiling: PPROF_ADDR is unset, or an address net.Listen takes as is.
+// The host is required: ":6060", Go's usual spelling, would listen on every
+// interface, and the profiling endpoints must not be reachable from outside.
+func (c Config) checkProfiling() *Error {
+	if c.PprofAddr != "" && !isListenAddr(c.PprofAddr) {
+		return problem("PPROF_ADDR", "%s, got %q", pprofAddrProblem, c.PprofAddr)
+	}
+	return nil
+}
+
+// isListenAddr reports whether s is host:port with an IP address or a host
+// name and a decimal port from 0 to 65535 (no service names such as http).
+func isListenAddr(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || !isDecimalPort(port) {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return isHostName(host)
+}
+
+func isDecimalPort(s string) bool {
+	if s == "" || len(s) > len("65535") || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n <= 65535
+}
+
+// isHostName reports whether s is dot-separated labels of letters, digits and
+// inner hyphens, as DNS names are.
+func isHostName(s string) bool {
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (c Config) checkRateLimits() *Error {

@@ -27,6 +27,7 @@ var variables = []string{
 	"PLANS_FILE",
 	"POLL_RATE_LIMIT",
 	"PORT",
+	"PPROF_ADDR",
 	"RECONCILE_INTERVAL",
 	"SERVICE_RATE_LIMIT",
 	"SHUTDOWN_DELAY",
