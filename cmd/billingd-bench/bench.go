@@ -34,6 +34,7 @@ type bench struct {
 	dbName        string    // of the PostgreSQL database the replicas use, when this run made it
 	dbURL         string    // and its URL
 	launch        *launcher // starts more replicas; nil with -url
+	profile       *profiler // with -profile; nil otherwise
 	fileLimit     uint64    // this process's RLIMIT_NOFILE, which the replicas inherit; 0 unknown
 
 	orgs    []benchOrg
@@ -108,6 +109,7 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 		"CHECKOUT_RATE_LIMIT=off", "POLL_RATE_LIMIT=off",
 		"SHUTDOWN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s",
 	}}
+	b.launch.env = append(b.launch.env, b.profile.env()...)
 	set, err := b.startSet(ctx, nil, "replica A", "replica B")
 	if err != nil {
 		return nil, err
@@ -162,7 +164,11 @@ func (b *bench) startSet(ctx context.Context, extra []string, names ...string) (
 	errs := make([]error, len(set.reps))
 	var wg sync.WaitGroup
 	for i, r := range set.reps {
-		wg.Go(func() { errs[i] = r.waitReady(ctx) })
+		wg.Go(func() {
+			if errs[i] = r.waitReady(ctx); errs[i] == nil {
+				errs[i] = b.profile.add(r)
+			}
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -272,6 +278,7 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	var took []string
 	for _, s := range steps {
+		b.profile.enter(s.name)
 		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)

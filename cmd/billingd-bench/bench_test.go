@@ -251,12 +251,13 @@ func TestRun_Quick(t *testing.T) {
 	}
 	requirePostgres(t)
 	bin := buildForTest(t)
+	profiles := t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	args := []string{"billingd-bench", "-quick", "-billingd", bin, "-orgs", "8", "-webhooks", "80",
 		"-checkouts", "5", "-polls", "2", "-poll-wait", "1", "-duration", "400ms", "-warmup", "100ms", "-conns", "8",
-		"-event-samples", "3", "-history", "1000", "-held-polls", "50", "-held-wakes", "3"}
+		"-event-samples", "3", "-history", "1000", "-held-polls", "50", "-held-wakes", "3", "-profile", profiles}
 	start := time.Now()
 	if err := run(ctx, args, os.Getenv, &out, &out); err != nil {
 		t.Fatalf("run: %v; output:\n%s", err, out.String())
@@ -277,6 +278,35 @@ func TestRun_Quick(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	// -profile: CPU profiles of the replicas, gzipped protocol buffers as
+	// go tool pprof reads them.
+	files, _ := filepath.Glob(filepath.Join(profiles, "*.replica-A.cpu.*.pprof"))
+	if len(files) == 0 {
+		entries, _ := os.ReadDir(profiles)
+		t.Fatalf("no CPU profile of replica A in %s: %v", profiles, entries)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s is not a gzipped profile (%d bytes, %v)", f, len(b), err)
+		}
+	}
+}
+
+func TestPprofAddr(t *testing.T) {
+	log := `{"time":"…","level":"INFO","msg":"starting billingd"}
+not json
+{"time":"…","level":"INFO","msg":"profiling listening","addr":"127.0.0.1:40123"}
+`
+	if got, err := pprofAddr(log); err != nil || got != "127.0.0.1:40123" {
+		t.Errorf("pprofAddr = %q, %v; want 127.0.0.1:40123", got, err)
+	}
+	if _, err := pprofAddr(`{"msg":"listening","addr":"[::]:8080"}`); err == nil {
+		t.Error("found a profiling address in a log without one")
+	}
+	if got := fileSafe("held long-polls/replica A"); got != "held-long-polls-replica-A" {
+		t.Errorf("fileSafe = %q", got)
 	}
 }
 

@@ -52,6 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	b := &bench{opts: opts, out: stdout}
+	if b.profile, err = newProfiler(opts.profileDir); err != nil {
+		return err
+	}
+	sampling, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go b.profile.run(sampling)
 	// Before any child starts, so that the replicas inherit it: the held
 	// long-polls need a descriptor per connection on both ends.
 	if b.fileLimit, err = raiseFileLimit(); err != nil {

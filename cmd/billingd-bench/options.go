@@ -33,6 +33,7 @@ type options struct {
 	heldRecovery time.Duration
 	logLevel     string
 	binary       string // a prebuilt billingd instead of building ./cmd/billingd
+	profileDir   string // save the replicas' profiles here ("": none)
 
 	// Driving replicas that already run.
 	urls          []string
@@ -82,6 +83,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.heldWakes, "held-wakes", 100, "of the held long-polls, orgs seeded by checkout and woken by a webhook (at most -held-polls)")
 	fs.DurationVar(&o.heldRecovery, "held-recovery", 60*time.Second, "how long to sample replica A's RSS after the held long-polls end")
 	fs.StringVar(&o.binary, "billingd", "", "run this billingd binary instead of building ./cmd/billingd")
+	fs.StringVar(&o.profileDir, "profile", "", "save CPU profiles of the replicas, phase by phase (and heap profiles of the held long-polls), into this directory")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the started replicas")
 	fs.StringVar(&urls, "url", "", "drive running replicas instead: base URL[,second replica's base URL]")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "with -url: their AUTH_JWT_SECRET")
@@ -122,6 +124,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 
 func (o options) validate() error {
 	switch {
+	case o.profileDir != "" && len(o.urls) > 0:
+		return errors.New("-profile profiles the replicas this run starts; not with -url")
 	case o.orgs < 1 || o.conns < 1 || o.webhookConns < 1 || o.rounds < 1:
 		return errors.New("-orgs, -conns, -rounds and -webhook-conns must be at least 1")
 	case o.duration <= 0 || o.warmup < 0:

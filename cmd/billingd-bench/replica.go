@@ -52,12 +52,13 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // replica is a billingd child process.
 type replica struct {
-	name string
-	base string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	done chan struct{}
-	err  error // set once done is closed
+	name  string
+	base  string // http://127.0.0.1:port
+	cmd   *exec.Cmd
+	out   *tailBuffer
+	pprof string // address of its profiles, with -profile
+	done  chan struct{}
+	err   error // set once done is closed
 }
 
 // startReplica runs bin with env (the whole environment) on a free loopback

@@ -40,6 +40,9 @@ func (b *bench) sqliteMeasurements(ctx context.Context) (err error) {
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
+	if err := b.profile.add(r); err != nil {
+		return err
+	}
 	s := b.drivingReplicas(r)
 	s.dbKind = "SQLite"
 	if rss, err := rssBytes(r.pid()); err == nil {
