@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -39,22 +40,58 @@ type CheckoutReadiness struct {
 	Ready     bool
 }
 
-// ETag fingerprints everything a client sees, for ETags and long-polls.
+// ETag fingerprints everything a client sees, for ETags and long-polls. It
+// hashes the fields as text, "|"-separated, the features as "[a b]"; the
+// bytes must stay the same across releases, or every client's ETag would
+// change on an upgrade. Appended by hand: it runs on every read.
 func (v EntitlementView) ETag() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%t|%d|%v|%s|%s|%t|%s|%s|%d", v.OrgID, v.Plan, v.Status, v.Active, v.Seats,
-		v.Features, fmtTime(v.TrialEnd), fmtTime(v.CurrentPeriodEnd), v.CancelAtPeriodEnd, fmtTime(v.CancelAt), fmtTime(v.UpdatedAt), v.Version)
-	if v.Checkout != nil {
-		fmt.Fprintf(h, "|%s|%s|%t", v.Checkout.SessionID, v.Checkout.Status, v.Checkout.Ready)
+	b := make([]byte, 0, 256)
+	b = append(b, v.OrgID...)
+	b = append(b, '|')
+	b = append(b, v.Plan...)
+	b = append(b, '|')
+	b = append(b, v.Status...)
+	b = append(b, '|')
+	b = strconv.AppendBool(b, v.Active)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(v.Seats), 10)
+	b = append(b, "|["...)
+	for i, f := range v.Features {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	b = append(b, "]|"...)
+	b = appendTime(b, v.TrialEnd)
+	b = append(b, '|')
+	b = appendTime(b, v.CurrentPeriodEnd)
+	b = append(b, '|')
+	b = strconv.AppendBool(b, v.CancelAtPeriodEnd)
+	b = append(b, '|')
+	b = appendTime(b, v.CancelAt)
+	b = append(b, '|')
+	b = appendTime(b, v.UpdatedAt)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, v.Version, 10)
+	if c := v.Checkout; c != nil {
+		b = append(b, '|')
+		b = append(b, c.SessionID...)
+		b = append(b, '|')
+		b = append(b, c.Status...)
+		b = append(b, '|')
+		b = strconv.AppendBool(b, c.Ready)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
-func fmtTime(t *time.Time) string {
+// appendTime appends t in UTC as RFC 3339 with nanoseconds; nothing for nil.
+func appendTime(b []byte, t *time.Time) []byte {
 	if t == nil {
-		return ""
+		return b
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().AppendFormat(b, time.RFC3339Nano)
 }
 
 // view applies the access policy and the catalog to a stored entitlement.
