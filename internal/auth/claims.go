@@ -15,15 +15,24 @@ import (
 func principalFrom(claims jwt.MapClaims, orgClaim string) (Principal, error) {
 	var p Principal
 	var err error
-	for _, c := range []struct {
-		name string
-		dst  *string
-	}{{"iss", &p.Issuer}, {"sub", &p.Subject}, {orgClaim, &p.OrgID}, {"email", &p.Email}, {"org_role", &p.OrgRole}} {
-		if *c.dst, err = stringClaim(claims, c.name); err != nil {
-			return Principal{}, err
-		}
+	// One call per claim, in this order, rather than a loop over pointers
+	// into p, which would move p to the heap on every request.
+	if p.Issuer, err = stringClaim(claims, "iss"); err != nil {
+		return Principal{}, err
 	}
-	for _, name := range []string{"scope", "scp"} {
+	if p.Subject, err = stringClaim(claims, "sub"); err != nil {
+		return Principal{}, err
+	}
+	if p.OrgID, err = stringClaim(claims, orgClaim); err != nil {
+		return Principal{}, err
+	}
+	if p.Email, err = stringClaim(claims, "email"); err != nil {
+		return Principal{}, err
+	}
+	if p.OrgRole, err = stringClaim(claims, "org_role"); err != nil {
+		return Principal{}, err
+	}
+	for _, name := range [...]string{"scope", "scp"} {
 		scopes, err := scopeClaim(claims, name)
 		if err != nil {
 			return Principal{}, err

@@ -60,8 +60,12 @@ type Options struct {
 type Verifier struct {
 	parser   *jwt.Parser
 	secret   []byte
+	hsKey    any             // secret as keyFor returns it: boxed once, not per token
 	jwks     keyfunc.Keyfunc // nil without JWKSURL
 	orgClaim string
+	// secretKey is keyFor without a JWKS, which needs no request context:
+	// made once rather than for every token.
+	secretKey jwt.Keyfunc
 }
 
 // NewVerifier returns a Verifier for opts. With a JWKS URL it fetches the key
@@ -82,6 +86,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	var methods []string
 	if len(opts.HS256Secret) > 0 {
 		v.secret = append([]byte(nil), opts.HS256Secret...)
+		v.hsKey = v.secret
 		methods = append(methods, secretAlgs...)
 	}
 	if opts.JWKSURL != "" {
@@ -99,6 +104,9 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		methods = append(methods, jwksAlgs...)
 	}
 	v.parser = jwt.NewParser(parserOptions(opts, methods)...)
+	if v.jwks == nil {
+		v.secretKey = v.keyFor(context.Background())
+	}
 	return v, nil
 }
 
@@ -133,8 +141,12 @@ func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, e
 	if len(bearerToken) > MaxTokenBytes {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, ErrTokenTooLarge)
 	}
+	key := v.secretKey
+	if key == nil {
+		key = v.keyFor(ctx)
+	}
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(bearerToken, claims, v.keyFor(ctx)); err != nil {
+	if _, err := v.parser.ParseWithClaims(bearerToken, claims, key); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	p, err := principalFrom(claims, v.orgClaim)
@@ -158,7 +170,7 @@ func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
 			if v.secret == nil {
 				return nil, errors.New("HS256 is not configured")
 			}
-			return v.secret, nil
+			return v.hsKey, nil
 		}
 		if v.jwks == nil {
 			return nil, fmt.Errorf("%s needs a JWKS, none is configured", alg)

@@ -49,7 +49,7 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 	if wait == 0 && matchesETag(known, etag) {
 		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: tag}}, nil
 	}
-	return api.GetEntitlement200JSONResponse{
+	return entitlementOK{
 		Body:    api.EntitlementResponse{Success: true, Data: api.EntitlementOf(v)},
 		Headers: api.GetEntitlement200ResponseHeaders{ETag: tag},
 	}, nil
@@ -98,6 +98,9 @@ func readableOrg(ctx context.Context, requested string) (string, error) {
 
 // etagValues parses If-None-Match into bare tags.
 func etagValues(header string) []string {
+	if header == "" {
+		return nil
+	}
 	var out []string
 	for _, part := range strings.Split(header, ",") {
 		part = strings.TrimSpace(part)

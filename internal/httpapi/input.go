@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,8 @@ import (
 
 const unstorableReason = "must be UTF-8 text without NUL bytes"
 
-// textHeaders are the headers whose values billingd uses as text.
+// textHeaders are the headers whose values billingd uses as text, spelled
+// canonically: they are looked up in the header map directly.
 var textHeaders = []string{"Idempotency-Key", "If-None-Match"}
 
 // storable reports whether PostgreSQL can store s as text.
@@ -53,7 +55,30 @@ func checkStorableRequest(r *http.Request) error {
 	if !storable(r.URL.Path) {
 		return unstorable("Path")
 	}
-	query := r.URL.Query()
+	if !queryStorable(r.URL.RawQuery) {
+		return unstorableQuery(r.URL.Query())
+	}
+	for _, name := range textHeaders {
+		for _, v := range r.Header[name] {
+			if !storable(v) {
+				return unstorable(fmt.Sprintf("Header %q", name))
+			}
+		}
+	}
+	return nil
+}
+
+// queryStorable reports whether every name and value of the raw query decodes
+// to storable text. Without a percent escape, each decodes to a piece of the
+// raw query split at '&' and '=' (with '+' as a space), so it is enough to
+// look at the raw query; a query with escapes is not answered here.
+func queryStorable(raw string) bool {
+	return raw == "" || (strings.IndexByte(raw, '%') < 0 && storable(raw))
+}
+
+// unstorableQuery names the first (in sorted order) query parameter that
+// PostgreSQL could not store, if any.
+func unstorableQuery(query url.Values) error {
 	for _, name := range slices.Sorted(maps.Keys(query)) {
 		if !storable(name) {
 			return unstorable("Query parameter names")
@@ -61,13 +86,6 @@ func checkStorableRequest(r *http.Request) error {
 		for _, v := range query[name] {
 			if !storable(v) {
 				return unstorable(fmt.Sprintf("Query parameter %q", name))
-			}
-		}
-	}
-	for _, name := range textHeaders {
-		for _, v := range r.Header.Values(name) {
-			if !storable(v) {
-				return unstorable(fmt.Sprintf("Header %q", name))
 			}
 		}
 	}

@@ -16,8 +16,9 @@ import (
 func TestLogHandler(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(LogHandler(slog.NewJSONHandler(&buf, nil)))
-	ctx := context.WithValue(context.Background(), requestIDKey, "req_1")
-	ctx = context.WithValue(ctx, principalKey, auth.Principal{Subject: "user_1", OrgID: "org_a"})
+	ctx := context.WithValue(context.Background(), requestInfoKey, &requestInfo{
+		id: "req_1", principal: auth.Principal{Subject: "user_1", OrgID: "org_a"}, authed: true,
+	})
 
 	t.Run("RequestAndOrg", func(t *testing.T) {
 		buf.Reset()
@@ -70,5 +71,36 @@ func TestRequestLogLevels(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"route":"/api/billing/entitlement"`) || !strings.Contains(logs, `"status":401`) {
 		t.Errorf("the refused API request was not logged at info; logs:\n%s", logs)
+	}
+}
+
+type stubVerifier auth.Principal
+
+func (v stubVerifier) Verify(context.Context, string) (auth.Principal, error) {
+	return auth.Principal(v), nil
+}
+
+// The request's log record, written after the handler, has the request id
+// and the org of the token verified on the way in.
+func TestRequestLogHasRequestAndOrg(t *testing.T) {
+	var buf bytes.Buffer
+	e, err := New(Deps{
+		Logger:   slog.New(LogHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))),
+		Verifier: stubVerifier{Subject: "user_1", OrgID: "org_a"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/api/billing/entitlement?wait=99", nil)
+	req.Header.Set("Authorization", "Bearer any")
+	req.Header.Set(headerRequestID, "req_given")
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400 from the contract", rec.Code)
+	}
+	logged := decodeRecord(t, buf.String())
+	if logged["msg"] != "request" || logged["request_id"] != "req_given" || logged["org_id"] != "org_a" || logged["status"] != float64(400) {
+		t.Errorf("record = %v, want the request with request_id req_given, org_id org_a, status 400", logged)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,35 +18,79 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
-// saneRequestID is what an incoming X-Request-Id must look like to be echoed.
-var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+// maxRequestIDLen is the longest incoming X-Request-Id echoed.
+const maxRequestIDLen = 128
+
+// saneRequestID reports whether an incoming X-Request-Id may be echoed: 1 to
+// maxRequestIDLen characters of [A-Za-z0-9._-].
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	principalKey
-)
+const requestInfoKey ctxKey = 0
+
+// requestInfo is what the HTTP layer knows of a request, in its context under
+// one key: the id from the start, the caller once requireAuth has verified it.
+// One value for both means one copy of the *http.Request per request
+// (WithContext copies it whole), not one per fact. Only requireAuth writes
+// principal, before it calls the rest of the chain.
+type requestInfo struct {
+	id        string
+	principal auth.Principal
+	authed    bool // principal is set
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey).(*requestInfo)
+	return info
+}
+
+// withRequestInfo returns c's request info, putting an empty one in the
+// request's context if there is none yet.
+func withRequestInfo(c echo.Context) *requestInfo {
+	req := c.Request()
+	if info := infoFrom(req.Context()); info != nil {
+		return info
+	}
+	info := &requestInfo{}
+	c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestInfoKey, info)))
+	return info
+}
 
 // withRequestID gives every request an id — the caller's if it is sane — sets
 // it on the response before anything is written, and puts it in the context.
 func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(headerRequestID)
-		if !saneRequestID.MatchString(id) {
+		if !saneRequestID(id) {
 			id = newRequestID()
 		}
 		c.Response().Header().Set(headerRequestID, id)
-		ctx := context.WithValue(c.Request().Context(), requestIDKey, id)
-		c.SetRequest(c.Request().WithContext(ctx))
+		withRequestInfo(c).id = id
 		return next(c)
 	}
 }
 
 func newRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return "req_" + hex.EncodeToString(b)
+	const prefix = "req_"
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	var id [len(prefix) + 2*len(b)]byte
+	copy(id[:], prefix)
+	hex.Encode(id[len(prefix):], b[:])
+	return string(id[:])
 }
 
 func requestID(c echo.Context) string {
@@ -56,8 +99,10 @@ func requestID(c echo.Context) string {
 
 // RequestIDFrom returns the request id of ctx, for log handlers.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info := infoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 // quietRoutes are polled by probes and scrapers every few seconds; their
@@ -74,13 +119,17 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// The org id comes from the context, through LogHandler.
 		req := c.Request()
+		status := c.Response().Status
 		level := slog.LevelInfo
-		if quietRoutes[c.Path()] && c.Response().Status < http.StatusInternalServerError {
+		if quietRoutes[c.Path()] && status < http.StatusInternalServerError {
 			level = slog.LevelDebug
 		}
-		s.log.Log(req.Context(), level, "request",
-			"method", req.Method, "route", c.Path(),
-			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
+		// Asked first, so that a level that is off costs no record.
+		if s.log.Enabled(req.Context(), level) {
+			s.log.LogAttrs(req.Context(), level, "request",
+				slog.String("method", req.Method), slog.String("route", c.Path()),
+				slog.Int("status", status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+		}
 		return nil
 	}
 }
@@ -103,15 +152,17 @@ func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return &billing.Error{Code: billing.EUnauthorized, Message: "Authentication required", Err: err}
 		}
-		ctx := context.WithValue(c.Request().Context(), principalKey, p)
-		c.SetRequest(c.Request().WithContext(ctx))
+		info := withRequestInfo(c)
+		info.principal, info.authed = p, true
 		return next(c)
 	}
 }
 
 func principalFrom(ctx context.Context) (auth.Principal, bool) {
-	p, ok := ctx.Value(principalKey).(auth.Principal)
-	return p, ok
+	if info := infoFrom(ctx); info != nil && info.authed {
+		return info.principal, true
+	}
+	return auth.Principal{}, false
 }
 
 // callerFrom returns the authenticated user's org, or EForbidden for a token

@@ -76,14 +76,35 @@ func New(d Deps) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Binder = strictJSONBinder{}
-	e.Use(withRequestID, s.measureRequests(e), s.logRequests, middleware.RecoverWithConfig(middleware.RecoverConfig{
+	e.Use(chainedOnce(withRequestID, s.measureRequests(e), s.logRequests, middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
 			return err
 		},
-	}), withCORS(d.CORSAllowedOrigins), refuseUnstorable)
+	}), withCORS(d.CORSAllowedOrigins), refuseUnstorable))
 	s.routes(e)
 	return e, nil
+}
+
+// chainedOnce is the middlewares mw, first outermost, as one middleware that
+// Echo runs around every request's handler, route or not. Echo wraps its
+// middlewares around the handler anew for each request, allocating each
+// one's closure; these are wrapped once, around a handler that runs what Echo
+// would have passed them: c.Handler(), set by Echo's router before any
+// middleware runs.
+func chainedOnce(mw ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	h := wrapped(func(c echo.Context) error { return c.Handler()(c) }, mw...)
+	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
+}
+
+// wrapped is h inside the middlewares mw, first outermost. A route's
+// middlewares are given to Echo this way, wrapped once, rather than as
+// route middlewares, which Echo wraps anew for each request.
+func wrapped(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
 }
 
 // routes is the one place that lists every route.
@@ -102,7 +123,8 @@ func (s *Server) routes(e *echo.Echo) {
 	// They are per route, not on a group: Echo would answer a group's wrong
 	// method 404 instead of 405.
 	billingAPI := func(method, path string, h echo.HandlerFunc, limit echo.MiddlewareFunc) {
-		e.Add(method, "/api/billing"+path, h, s.requireAuth, s.contract.validate, limit)
+		path = "/api/billing" + path
+		e.Add(method, path, wrapped(h, s.requireAuth, s.contract.validateRoute(method, path), limit))
 	}
 	billingAPI(http.MethodPost, "/checkout", wrapper.CreateCheckout, s.limit.checkout)
 	billingAPI(http.MethodGet, "/checkout/:sessionId", wrapper.GetCheckout, s.limit.read)

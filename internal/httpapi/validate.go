@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,24 +54,66 @@ var validationOptions = &openapi3filter.Options{AuthenticationFunc: openapi3filt
 // the contract has no operation for goes on to Echo's 404 or 405.
 func (ct *contract) validate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		route, pathParams, err := ct.router.FindRoute(req)
-		if err != nil {
-			return next(c)
-		}
-		if route.Operation.RequestBody != nil {
-			if err := bufferJSONBody(c); err != nil {
-				return err
-			}
-		}
-		input := &openapi3filter.RequestValidationInput{
-			Request: req, PathParams: pathParams, Route: route, Options: validationOptions,
-		}
-		if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
-			return describeViolation(err)
+		if err := ct.check(c); err != nil {
+			return err
 		}
 		return next(c)
 	}
+}
+
+// validateRoute is validate for the requests of one route, method and Echo
+// path: those its operation's quick check accepts skip ValidateRequest.
+func (ct *contract) validateRoute(method, echoPath string) echo.MiddlewareFunc {
+	quick := ct.quickCheck(method, echoPath)
+	if quick == nil {
+		return ct.validate
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !quick.accepts(c.Request()) {
+				if err := ct.check(c); err != nil {
+					return err
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// quickCheck returns the quick check of the operation at method and Echo
+// path, or nil. The contract's router takes an Echo path as a request path:
+// a ":name" segment is just a value of the "{name}" parameter there.
+func (ct *contract) quickCheck(method, echoPath string) *quickCheck {
+	req, err := http.NewRequestWithContext(context.Background(), method, echoPath, nil)
+	if err != nil {
+		return nil
+	}
+	route, _, err := ct.router.FindRoute(req)
+	if err != nil {
+		return nil
+	}
+	return quickCheckFor(route)
+}
+
+// check is validate's work on c's request.
+func (ct *contract) check(c echo.Context) error {
+	req := c.Request()
+	route, pathParams, err := ct.router.FindRoute(req)
+	if err != nil {
+		return nil
+	}
+	if route.Operation.RequestBody != nil {
+		if err := bufferJSONBody(c); err != nil {
+			return err
+		}
+	}
+	input := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: pathParams, Route: route, Options: validationOptions,
+	}
+	if err := openapi3filter.ValidateRequest(req.Context(), input); err != nil {
+		return describeViolation(err)
+	}
+	return nil
 }
 
 // bufferJSONBody reads the body once, within the limit, checks that it is one
