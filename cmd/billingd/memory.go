@@ -11,22 +11,27 @@ import (
 // Handing memory back after a burst. When 10,000 long-polls end, their
 // stacks and buffers are garbage, but Go's background scavenger returns the
 // freed pages to the OS over minutes, so a replica would stay at its peak RSS
-// long after the peak, close to its memory limit. Once much is free, it is
-// returned at once.
+// long after the peak, close to its memory limit. Once a burst ends, what it
+// held is returned at once.
 const (
-	freedMemoryCheck     = 10 * time.Second
+	// freedMemoryCheck is often enough to see a burst that lasts a few
+	// seconds; a check reads three runtime metrics, about a microsecond.
+	freedMemoryCheck     = time.Second
 	freedMemoryThreshold = 64 << 20 // bytes free in the heap and not yet returned
 )
 
-// Heap metrics the check reads: memory that is free and still held from the
-// OS, and memory holding objects, live or garbage not yet collected.
+// Runtime metrics the check reads: heap memory that is free and still held
+// from the OS, heap memory holding objects (live, or garbage not collected
+// yet), and goroutines, one or two per open connection.
 const (
 	heapFreeMetric    = "/memory/classes/heap/free:bytes"
 	heapObjectsMetric = "/memory/classes/heap/objects:bytes"
+	goroutinesMetric  = "/sched/goroutines:goroutines"
 )
 
 // returnFreedMemory checks every interval until ctx ends.
 func returnFreedMemory(ctx context.Context, interval time.Duration, threshold uint64) {
+	r := &memoryReturner{threshold: threshold}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -34,35 +39,40 @@ func returnFreedMemory(ctx context.Context, interval time.Duration, threshold ui
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			releaseIfFree(threshold)
+			r.check()
 		}
 	}
 }
 
-// releaseIfFree returns free heap memory to the OS when more than threshold
-// bytes of it are held, and reports whether it did.
+// memoryReturner hands the heap memory of a burst of connections back to the
+// OS once the burst ends.
 //
 // When a burst ends, its memory is not free yet: it is garbage, and with the
 // heap far below the goal the burst set, no collection may run for minutes.
-// So once the heap's objects and free memory exceed threshold, it collects
-// first. FreeOSMemory then collects again, which also drops what the first
-// collection only moved to sync.Pool's victim caches (net/http's buffers of
-// every closed connection), and returns the free memory. An idle replica's
-// heap is well below threshold, so this costs nothing then; under load it is
-// one or two collections per interval.
-func releaseIfFree(threshold uint64) bool {
-	sample := []metrics.Sample{{Name: heapFreeMetric}, {Name: heapObjectsMetric}}
+// A burst of connections ending shows as the goroutines dropping to half
+// their peak; then it collects, and FreeOSMemory collects again, which also
+// drops what the first collection only moved to sync.Pool's victim caches
+// (net/http's buffers of every closed connection), and returns what is
+// free. While the connections stay open it does nothing: a collection over
+// 10,000 held polls' heap would slow every request meanwhile, to find
+// little, and what the collector frees at its own pace the runtime's
+// scavenger returns in the background.
+type memoryReturner struct {
+	threshold uint64
+	peak      uint64 // most goroutines seen since a burst last ended
+}
+
+// check runs once, and reports whether it returned memory.
+func (r *memoryReturner) check() bool {
+	sample := []metrics.Sample{{Name: heapFreeMetric}, {Name: heapObjectsMetric}, {Name: goroutinesMetric}}
 	metrics.Read(sample)
-	if sample[0].Value.Uint64()+sample[1].Value.Uint64() < threshold {
+	free, objects, goroutines := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64()
+	r.peak = max(r.peak, goroutines)
+	if ended := 2*goroutines <= r.peak; !ended || free+objects < r.threshold {
 		return false
 	}
-	if sample[0].Value.Uint64() < threshold {
-		runtime.GC()
-		metrics.Read(sample[:1])
-		if sample[0].Value.Uint64() < threshold {
-			return false
-		}
-	}
+	runtime.GC() // FreeOSMemory's own collection then empties the victim caches
 	debug.FreeOSMemory()
+	r.peak = goroutines
 	return true
 }
