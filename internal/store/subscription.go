@@ -103,7 +103,7 @@ func (s *Store) LockSubscription(ctx context.Context, id string) (billing.Subscr
 // beside the entitlement (empty when none was written).
 func (s *Store) EntitlementInputs(ctx context.Context, orgID string) (billing.EntitlementInputs, error) {
 	var rows []inputsRow
-	if err := s.db.WithContext(ctx).Raw(entitlementInputsSQL, orgID, orgID).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(entitlementInputsSQL, orgID, orgID).Find(&rows).Error; err != nil {
 		return billing.EntitlementInputs{}, dbError("subscriptions and entitlement of organization", err)
 	}
 	var in billing.EntitlementInputs
