@@ -12,15 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
+	"github.com/billingd/billingd/internal/benchbaseline"
 )
 
-// The baseline is what the entitlement read is compared with: a bare Echo
-// handler doing the part of the work no billing service can skip — verify the
-// same HS256 JWT the same way (algorithm allowlist, exp required, 30 s leeway)
-// and answer an entitlement-shaped JSON envelope — without a database,
-// middleware, request ids, ETags or logging. It runs as a child process, this
+// The baseline (internal/benchbaseline) runs as a child process, this
 // program started again with baselineRoleEnv set, so that it gets the same
 // share of the machine as a billingd replica.
 
@@ -29,52 +24,6 @@ const (
 	baselineRoleEnv   = "BILLINGD_BENCH_BASELINE"        // "1": serve the baseline instead
 	baselineSecretEnv = "BILLINGD_BENCH_BASELINE_SECRET" // the HS256 secret
 )
-
-type baselineEntitlement struct {
-	OrganizationID    string    `json:"organizationId"`
-	Plan              string    `json:"plan"`
-	Status            string    `json:"status"`
-	Active            bool      `json:"active"`
-	Seats             int       `json:"seats"`
-	Features          []string  `json:"features"`
-	CurrentPeriodEnd  time.Time `json:"currentPeriodEnd"`
-	CancelAtPeriodEnd bool      `json:"cancelAtPeriodEnd"`
-	UpdatedAt         time.Time `json:"updatedAt"`
-}
-
-type baselineError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// newBaseline returns the bare Echo server verifying tokens signed with secret.
-func newBaseline(secret []byte) *echo.Echo {
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30*time.Second),
-	)
-	key := func(*jwt.Token) (any, error) { return secret, nil }
-	periodEnd := time.Now().AddDate(0, 1, 0).UTC().Truncate(time.Second)
-
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.GET("/api/billing/entitlement", func(c echo.Context) error {
-		raw, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		claims := jwt.MapClaims{}
-		if _, err := parser.ParseWithClaims(raw, claims, key); !ok || err != nil {
-			return c.JSON(http.StatusUnauthorized, map[string]any{
-				"success": false, "error": baselineError{Code: "UNAUTHORIZED", Message: "Authentication required"},
-			})
-		}
-		org, _ := claims["org_id"].(string)
-		return c.JSON(http.StatusOK, map[string]any{"success": true, "data": baselineEntitlement{
-			OrganizationID: org, Plan: "pro", Status: "active", Active: true, Seats: 1, Features: []string{},
-			CurrentPeriodEnd: periodEnd, UpdatedAt: periodEnd,
-		}})
-	})
-	return e
-}
 
 // serveBaseline is the child's whole life: serve on a loopback port, print
 // its base URL as the first line of stdout, stop when ctx ends.
@@ -87,7 +36,7 @@ func serveBaseline(ctx context.Context, getenv func(string) string, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newBaseline([]byte(secret)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: benchbaseline.New([]byte(secret)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "http://%s\n", ln.Addr())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/billingd/billingd/internal/benchbaseline"
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/stripe"
 	"github.com/billingd/billingd/internal/stripe/stripeevent"
@@ -204,7 +205,7 @@ func TestParseOptions(t *testing.T) {
 // The baseline must do the work it stands for: refuse what billingd refuses.
 func TestBaseline(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	srv := httptest.NewServer(newBaseline(secret))
+	srv := httptest.NewServer(benchbaseline.New(secret))
 	defer srv.Close()
 	valid, err := userToken(secret, "org_1", time.Hour)
 	if err != nil {
@@ -234,7 +235,7 @@ func TestBaseline(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", r.status, tt.status, r.body)
 			}
 			if tt.status == http.StatusOK {
-				ent, err := decode[baselineEntitlement](r)
+				ent, err := decode[benchbaseline.Entitlement](r)
 				if err != nil || ent.OrganizationID != "org_1" {
 					t.Fatalf("entitlement = %+v, %v; want org_1", ent, err)
 				}

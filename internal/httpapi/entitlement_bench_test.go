@@ -7,15 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
 
 	"github.com/billingd/billingd/internal/auth"
 	"github.com/billingd/billingd/internal/auth/authtest"
+	"github.com/billingd/billingd/internal/benchbaseline"
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/config"
 	"github.com/billingd/billingd/internal/httpapi"
@@ -34,7 +33,7 @@ import (
 func BenchmarkEntitlementRead(b *testing.B) {
 	bearer := authtest.HS256Token(b, jwtSecret, benchClaims())
 	b.Run("Baseline", func(b *testing.B) {
-		benchmarkEntitlementRead(b, newBenchBaseline(jwtSecret), bearer)
+		benchmarkEntitlementRead(b, benchbaseline.New(jwtSecret), bearer)
 	})
 	// The load test runs its replicas with LOG_LEVEL=warn and the rate limits
 	// off; by default billingd logs every request at info and counts reads
@@ -115,48 +114,4 @@ func newBenchBillingd(b *testing.B, level slog.Level, limits httpapi.Limits) htt
 		b.Fatalf("webhook: status %d: %s", rec.Code, rec.Body)
 	}
 	return h
-}
-
-// newBenchBaseline is cmd/billingd-bench's baseline (baseline.go), which
-// lives in package main: keep the two alike.
-func newBenchBaseline(secret []byte) http.Handler {
-	type entitlement struct {
-		OrganizationID    string    `json:"organizationId"`
-		Plan              string    `json:"plan"`
-		Status            string    `json:"status"`
-		Active            bool      `json:"active"`
-		Seats             int       `json:"seats"`
-		Features          []string  `json:"features"`
-		CurrentPeriodEnd  time.Time `json:"currentPeriodEnd"`
-		CancelAtPeriodEnd bool      `json:"cancelAtPeriodEnd"`
-		UpdatedAt         time.Time `json:"updatedAt"`
-	}
-	type errorDetail struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30*time.Second),
-	)
-	key := func(*jwt.Token) (any, error) { return secret, nil }
-	periodEnd := time.Now().AddDate(0, 1, 0).UTC().Truncate(time.Second)
-
-	e := echo.New()
-	e.GET("/api/billing/entitlement", func(c echo.Context) error {
-		raw, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		claims := jwt.MapClaims{}
-		if _, err := parser.ParseWithClaims(raw, claims, key); !ok || err != nil {
-			return c.JSON(http.StatusUnauthorized, map[string]any{
-				"success": false, "error": errorDetail{Code: "UNAUTHORIZED", Message: "Authentication required"},
-			})
-		}
-		org, _ := claims["org_id"].(string)
-		return c.JSON(http.StatusOK, map[string]any{"success": true, "data": entitlement{
-			OrganizationID: org, Plan: "pro", Status: "active", Active: true, Seats: 1, Features: []string{},
-			CurrentPeriodEnd: periodEnd, UpdatedAt: periodEnd,
-		}})
-	})
-	return e
 }
