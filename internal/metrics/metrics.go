@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +43,11 @@ type Metrics struct {
 	reg     *prometheus.Registry
 	handler http.Handler
 
-	httpRequests   *prometheus.CounterVec
-	httpDuration   *prometheus.HistogramVec
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	// httpSeries caches each (route, method, status)'s children of the two:
+	// a lookup by labels hashes them and takes a lock, on every request.
+	httpSeries     sync.Map // httpKey → httpSeries
 	webhookEvents  *prometheus.CounterVec
 	stripeRequests *prometheus.CounterVec
 	stripeDuration *prometheus.HistogramVec
@@ -145,9 +149,29 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration)
 	if route == "" {
 		route = UnmatchedRoute
 	}
-	method = boundMethod(method)
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+	key := httpKey{route: route, method: boundMethod(method), status: status}
+	series, ok := m.httpSeries.Load(key)
+	if !ok {
+		series, _ = m.httpSeries.LoadOrStore(key, httpSeries{
+			requests: m.httpRequests.WithLabelValues(key.route, key.method, strconv.Itoa(status)),
+			duration: m.httpDuration.WithLabelValues(key.route, key.method),
+		})
+	}
+	s := series.(httpSeries)
+	s.requests.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+// httpKey names the series of one kind of request. Routes, methods and
+// statuses are bounded sets, and so is the cache.
+type httpKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // boundMethod keeps the standard methods and folds any other into one label.
