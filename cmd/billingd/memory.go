@@ -16,8 +16,11 @@ import (
 const (
 	// freedMemoryCheck is often enough to see a burst that lasts a few
 	// seconds; a check reads three runtime metrics, about a microsecond.
-	freedMemoryCheck     = time.Second
-	freedMemoryThreshold = 64 << 20 // bytes free in the heap and not yet returned
+	freedMemoryCheck = time.Second
+	// freedMemoryThreshold is the heap held (objects and free memory) below
+	// which a burst's end is not worth a collection: an idle replica's is
+	// about 15 MiB.
+	freedMemoryThreshold = 64 << 20
 )
 
 // Runtime metrics the check reads: heap memory that is free and still held
