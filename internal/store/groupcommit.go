@@ -37,6 +37,7 @@ type batchJob struct {
 	outbox Outbox
 	done   chan error // buffered: the result, sent once
 	taken  bool       // guarded by writeQueue.mu: a batch runs it
+	result error      // what fn returned in the batch, sent once it committed
 }
 
 // panicked carries a panic from a job a batch ran to the job's own caller,
@@ -65,7 +66,6 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx billing.Store) error) er
 	defer func() { release(!expired(txCtx)) }()
 
 	var joined []*batchJob
-	results := map[*batchJob]error{}
 	err = s.db.WithContext(txCtx).Transaction(func(tx *gorm.DB) error {
 		s.pools.txDeadlines.Store(tx.Statement.ConnPool, deadline)
 		defer s.pools.txDeadlines.Delete(tx.Statement.ConnPool)
@@ -82,7 +82,7 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx billing.Store) error) er
 			for _, job := range next {
 				joined = append(joined, job)
 				var fatal error
-				if results[job], fatal = s.runInSavepoint(tx, job, len(joined)); fatal != nil {
+				if job.result, fatal = s.runInSavepoint(tx, job, len(joined)); fatal != nil {
 					return fatal
 				}
 			}
@@ -95,7 +95,7 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx billing.Store) error) er
 			job.done <- err // the commit failed: nothing of the batch is stored
 			continue
 		}
-		job.done <- results[job]
+		job.done <- job.result
 	}
 	return err
 }
