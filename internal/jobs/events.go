@@ -23,7 +23,7 @@ import (
 type Events struct {
 	// Endpoints are the URLs each message goes to (EVENTS_WEBHOOK_URL). With
 	// none, InsertTx inserts nothing, and a working Queue cancels what is
-	// still queued for endpoints that are gone.
+	// still queued for endpoints that are gone (see unknownEndpointGrace).
 	Endpoints []string
 	// Render returns the JSON body of a message; required with Endpoints.
 	Render func(billing.Message) ([]byte, error)
@@ -34,7 +34,8 @@ type Events struct {
 	// Observe, when set, is told the result of each attempt (for metrics),
 	// except of one interrupted by a shutdown, which River puts back.
 	Observe func(d Delivery, result DeliveryResult)
-	// Now is the clock of the retry schedule; default time.Now. River
+	// Now is the clock of the retry schedule and of unknownEndpointGrace;
+	// default time.Now. River
 	// replaces a retry time before its own clock's now with its default
 	// policy, so this clock must not lag the wall clock.
 	Now func() time.Time
@@ -55,6 +56,16 @@ type Delivery struct {
 	OrgID     string          `json:"org_id"`
 	Body      json.RawMessage `json:"body"`
 }
+
+// A delivery for an endpoint this replica is not configured with may come
+// from a replica with a newer configuration (a rolling update that adds an
+// endpoint) as well as from an older one (one removed it): any replica
+// works any job. So it is put back for a replica that knows the endpoint,
+// and dropped only once it is older than any rollout takes.
+const (
+	unknownEndpointGrace = time.Hour
+	unknownEndpointRetry = time.Minute
+)
 
 // deliveryKind is the River job kind of a Delivery.
 const deliveryKind = "event_delivery"
@@ -170,6 +181,9 @@ func newDeliveryWorker(e Events, logger *slog.Logger) *deliveryWorker {
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
 	d := job.Args
 	if !slices.Contains(w.events.Endpoints, d.Endpoint) {
+		if w.events.Now().Sub(job.CreatedAt) < unknownEndpointGrace {
+			return river.JobSnooze(unknownEndpointRetry)
+		}
 		w.logger.WarnContext(ctx, "event delivery dropped: endpoint no longer configured", deliveryAttrs(job)...)
 		w.observe(d, Dropped)
 		return river.JobCancel(errors.New("endpoint no longer configured"))

@@ -403,8 +403,6 @@ func TestDelivery_TwoReplicasOncePerEndpoint(t *testing.T) {
 	})
 }
 
-// TestDelivery_EndpointRemoved: a delivery queued for an endpoint that is no
-// longer configured is cancelled, not sent.
 // TestDelivery_AllEndpointsRemoved: a replica started without endpoints
 // still drops what an earlier configuration left queued, rather than leaving
 // it in the backlog for good.
@@ -417,6 +415,7 @@ func TestDelivery_AllEndpointsRemoved(t *testing.T) {
 		after := newQueue(t, db, d.dialect, jobs.Events{
 			Deliver: func(context.Context, jobs.Delivery) error { return errors.New("must not be called") },
 			Observe: rec.observe,
+			Now:     pastRollouts,
 		})
 		start(t, after)
 		waitFor(t, "the leftover delivery dropped", func() bool { return rec.count(jobs.Dropped) == 1 })
@@ -430,6 +429,12 @@ func TestDelivery_AllEndpointsRemoved(t *testing.T) {
 	})
 }
 
+// pastRollouts is a clock later than any rollout takes: a delivery for an
+// endpoint the replica does not know is then dropped, not put back.
+func pastRollouts() time.Time { return time.Now().Add(2 * time.Hour) }
+
+// TestDelivery_EndpointRemoved: a delivery queued for an endpoint that is no
+// longer configured is cancelled, not sent.
 func TestDelivery_EndpointRemoved(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		db := migrated(t, d)
@@ -447,6 +452,7 @@ func TestDelivery_EndpointRemoved(t *testing.T) {
 				return nil
 			},
 			Observe: rec.observe,
+			Now:     pastRollouts,
 		})
 		start(t, after)
 		waitFor(t, "both deliveries finished", func() bool { return len(rec.results()) == 2 })
@@ -569,4 +575,38 @@ func assertDeadLog(t *testing.T, logs string, msg billing.Message) {
 	if strings.Contains(logs, `"org":`) || strings.Contains(logs, `\"org\"`) || strings.Contains(logs, "secret") {
 		t.Errorf("logs hold the body or the endpoint's token:\n%s", logs)
 	}
+}
+
+// TestDelivery_EndpointAddedDuringRollout: a replica still on the old
+// configuration works a delivery a newer replica queued for an endpoint it
+// added: the delivery is put back for a replica that knows the endpoint,
+// not dropped.
+func TestDelivery_EndpointAddedDuringRollout(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d database) {
+		db := migrated(t, d)
+		newer := newQueue(t, db, d.dialect, jobs.Events{Endpoints: []string{endpointA, endpointB}})
+		enqueue(t, db, newer, true, message(1))
+
+		var rec recorder
+		older := newQueue(t, db, d.dialect, jobs.Events{
+			Endpoints: []string{endpointA},
+			Deliver:   func(context.Context, jobs.Delivery) error { return nil },
+			Observe:   rec.observe,
+		})
+		start(t, older)
+		waitFor(t, "the delivery to A made and the one to B put back", func() bool {
+			if rec.count(jobs.Delivered) != 1 {
+				return false
+			}
+			for _, j := range deliveryJobs(t, d.dialect, db) {
+				if j.args.Endpoint == endpointB {
+					return j.state == "scheduled"
+				}
+			}
+			return false
+		})
+		if n := rec.count(jobs.Dropped); n != 0 {
+			t.Errorf("%d deliveries dropped, want the one to B kept for a replica that knows it", n)
+		}
+	})
 }

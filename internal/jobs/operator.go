@@ -60,8 +60,7 @@ type DeadDelivery struct {
 const maxListed = 10_000
 
 // DeadDeliveries returns up to limit (1 to 10,000) dead deliveries, the
-// most recently failed first. River deletes them after its discarded-job
-// retention (7 days).
+// most recently failed first. River deletes them after discardedRetention.
 func (q *Queue) DeadDeliveries(ctx context.Context, limit int) ([]DeadDelivery, error) {
 	if limit < 1 || limit > maxListed {
 		return nil, fmt.Errorf("jobs: dead deliveries: limit %d is not between 1 and %d", limit, maxListed)
@@ -101,10 +100,9 @@ func toDeadDelivery(job *rivertype.JobRow) (DeadDelivery, error) {
 	return dead, nil
 }
 
-// RetryDelivery makes the delivery jobID available to be attempted again at
-// once: a dead one gets one more attempt, a running one is left alone, and
-// a delivered one is sent again (receivers dedupe on its message id). An id
-// that is no job, or not a delivery, is an error saying so.
+// RetryDelivery makes the dead or dropped delivery jobID available to be
+// attempted again at once, for one more attempt. Any other job, a delivery
+// in another state included, is an error saying why.
 func (q *Queue) RetryDelivery(ctx context.Context, jobID int64) error {
 	job, err := q.client.JobGet(ctx, jobID)
 	if err != nil {
