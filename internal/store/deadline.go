@@ -76,14 +76,26 @@ func (p *pools) beginStatement(read bool) func(*gorm.DB) {
 			}
 			st.release = release
 		}
-		deadline := time.Now().Add(p.timeout)
 		if inTx {
-			deadline = d.(time.Time)
+			st.ctx, st.cancel = p.inTxContext(stmt.Context, d.(time.Time))
+		} else {
+			st.ctx, st.cancel = context.WithTimeout(stmt.Context, p.timeout)
 		}
-		st.ctx, st.cancel = context.WithDeadline(stmt.Context, deadline)
 		stmt.Context = st.ctx
 		stmt.Settings.Store(statementKey, st)
 	}
+}
+
+// inTxContext is the context of a statement of a transaction with deadline.
+// On SQLite it drops ctx's cancellation: there an interrupted write can roll
+// back the whole transaction, and with group commit (groupcommit.go) that
+// holds other callers' work, so one client hanging up must not end it. The
+// deadline still does.
+func (p *pools) inTxContext(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if p.queue != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // endStatement undoes beginStatement, and turns a missed deadline into the

@@ -79,10 +79,11 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx billing.Store) error) er
 			if len(next) == 0 {
 				break
 			}
-			for _, job := range next {
-				joined = append(joined, job)
+			// Joined before any runs: each taken job must hear the outcome.
+			joined = append(joined, next...)
+			for i, job := range next {
 				var fatal error
-				if job.result, fatal = s.runInSavepoint(tx, job, len(joined)); fatal != nil {
+				if job.result, fatal = s.runInSavepoint(tx, job, len(joined)-len(next)+i); fatal != nil {
 					return fatal
 				}
 			}
@@ -102,10 +103,8 @@ func (s *Store) inBatch(ctx context.Context, fn func(tx billing.Store) error) er
 
 // runInSavepoint runs a joined job inside tx and returns its result,
 // rolling its writes back to a savepoint when it fails or panics. fatal is
-// set when that rollback failed: the batch must not commit then. The job's
-// statements get its context without its cancellation: on SQLite an
-// interrupted statement can roll back the whole transaction, the other jobs'
-// work included.
+// set when that rollback failed: the batch must not commit then. (A job's
+// client hanging up does not interrupt its statements: see inTxContext.)
 func (s *Store) runInSavepoint(tx *gorm.DB, job *batchJob, n int) (result, fatal error) {
 	name := "batch_" + strconv.Itoa(n)
 	// Through Exec, not GORM's SavePoint: that one bypasses the statement
@@ -123,6 +122,5 @@ func (s *Store) runInSavepoint(tx *gorm.DB, job *batchJob, n int) (result, fatal
 			}
 		}
 	}()
-	ctx := context.WithoutCancel(job.ctx)
-	return job.fn(&Store{db: tx.WithContext(ctx), inTx: true, pools: s.pools, outbox: job.outbox}), nil
+	return job.fn(&Store{db: tx, inTx: true, pools: s.pools, outbox: job.outbox}), nil
 }

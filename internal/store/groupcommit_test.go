@@ -143,6 +143,62 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 
+	t.Run("FailedRollbackFailsAllAndAnswersEveryone", func(t *testing.T) {
+		// A job fails after the deadline, so its rollback to the savepoint
+		// fails too: the batch must not commit, and the jobs taken with it
+		// but not run yet must still hear so rather than wait for good.
+		const timeout = 300 * time.Millisecond
+		s := storetest.MustOpenWith(t, "sqlite:"+filepath.Join(t.TempDir(), "billing.db"), store.Options{Timeout: timeout})
+		results, _ := batch(t, s, ensure("org_first"),
+			func(tx billing.Store) error {
+				if err := ensure("org_slow")(tx); err != nil {
+					return err
+				}
+				time.Sleep(timeout)
+				return errRefused
+			},
+			ensure("org_b"),
+			ensure("org_c"),
+		)
+		for i, got := range results {
+			if err, _ := got.(error); err == nil {
+				t.Errorf("transaction %d: %v, want an error", i, got)
+			}
+		}
+		for _, id := range []string{"org_first", "org_slow", "org_b", "org_c"} {
+			if stored(t, s, id) {
+				t.Errorf("%s stored, though the batch could not commit", id)
+			}
+		}
+	})
+
+	t.Run("ACallerHangingUpEndsNoOnesWork", func(t *testing.T) {
+		// On SQLite an interrupted write can roll back the whole
+		// transaction: one joined caller's cancellation must not take the
+		// others' work with it.
+		s := storetest.MustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "billing.db"))
+		hungUp, hangUp := context.WithCancel(ctx)
+		results, _ := batch(t, s, ensure("org_first"),
+			ensure("org_a"),
+			func(tx billing.Store) error {
+				hangUp()
+				_, err := tx.EnsureOrganization(hungUp, org("org_hung_up"))
+				return err
+			},
+			ensure("org_b"),
+		)
+		for i, got := range results {
+			if got != nil {
+				t.Errorf("transaction %d: %v, want it committed", i, got)
+			}
+		}
+		for _, id := range []string{"org_first", "org_a", "org_hung_up", "org_b"} {
+			if !stored(t, s, id) {
+				t.Errorf("%s not stored", id)
+			}
+		}
+	})
+
 	t.Run("AloneIsAPlainTransaction", func(t *testing.T) {
 		s := storetest.MustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "billing.db"))
 		var cost statementLog

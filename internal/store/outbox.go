@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -38,8 +39,16 @@ func (s *Store) Enqueue(ctx context.Context, msgs ...billing.Message) error {
 	if err != nil {
 		return err
 	}
+	// The outbox writes on the raw transaction, past the statement
+	// callbacks: it gets the transaction's deadline here.
+	deadline, ok := s.pools.txDeadlines.Load(s.db.Statement.ConnPool)
+	if !ok {
+		return errors.New("store: enqueue: the transaction has no deadline")
+	}
+	ctx, cancel := s.pools.inTxContext(ctx, deadline.(time.Time))
+	defer cancel()
 	if err := s.outbox.InsertTx(ctx, tx, msgs); err != nil {
-		return fmt.Errorf("store: enqueue: %w", err)
+		return unavailableIfExpired(ctx, fmt.Errorf("store: enqueue: %w", err))
 	}
 	return nil
 }
