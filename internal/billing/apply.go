@@ -339,7 +339,7 @@ func (s *Service) deriveEntitlement(ctx context.Context, tx Store, orgID string)
 	next.UpdatedAt, next.Version = prev.UpdatedAt, prev.Version
 	viewChanged := !sameView(s.view(prev), s.view(next))
 	if viewChanged {
-		next.UpdatedAt, next.Version = s.now().UTC().Truncate(storedPrecision), prev.Version+1
+		next.UpdatedAt, next.Version = s.messageTime(), prev.Version+1
 	}
 	if err := tx.SaveEntitlement(ctx, next); err != nil {
 		return fmt.Errorf("save entitlement: %w", err)

@@ -52,11 +52,19 @@ func newMessageID() string {
 // same change will.
 const storedPrecision = time.Microsecond
 
-// entitlementMessage reports v, the org's view after a change.
+// entitlementMessage reports v, the org's view after a change, timed when
+// the change was written (v.UpdatedAt).
 func (s *Service) entitlementMessage(v EntitlementView) Message {
 	v.Checkout = nil
-	return Message{ID: newMessageID(), Type: MessageEntitlementChanged, OrgID: v.OrgID, At: s.now(), Entitlement: &v}
+	at := s.messageTime()
+	if v.UpdatedAt != nil {
+		at = *v.UpdatedAt
+	}
+	return Message{ID: newMessageID(), Type: MessageEntitlementChanged, OrgID: v.OrgID, At: at, Entitlement: &v}
 }
+
+// messageTime is now, at the precision a read of the same change shows.
+func (s *Service) messageTime() time.Time { return s.now().UTC().Truncate(storedPrecision) }
 
 // paymentMessage reports that an org's payment became p, or nothing when p
 // is not payment history.
@@ -70,5 +78,5 @@ func (s *Service) paymentMessage(orgID string, p PaymentView) (Message, bool) {
 	default:
 		return Message{}, false
 	}
-	return Message{ID: newMessageID(), Type: typ, OrgID: orgID, At: s.now(), Payment: &p}, true
+	return Message{ID: newMessageID(), Type: typ, OrgID: orgID, At: s.messageTime(), Payment: &p}, true
 }

@@ -92,6 +92,11 @@ func TestMessages_EntitlementChanged(t *testing.T) {
 			if len(got) != 2 || got[1].Entitlement.Plan != billing.FreePlan || got[1].Entitlement.Status != billing.StatusCanceled {
 				t.Fatalf("after deletion: %+v, want a second message, free and canceled", got)
 			}
+			for _, m := range got {
+				if u := m.Entitlement.UpdatedAt; u == nil || !m.At.Equal(*u) {
+					t.Errorf("message %s timed %v, want its view's updatedAt %v", m.ID, m.At, u)
+				}
+			}
 		})
 		t.Run("MoveTellsBothOrgs", func(t *testing.T) {
 			e.ensureOrg(t, "org_from")
