@@ -21,7 +21,7 @@ func startProfiling(addr string, logger *slog.Logger) (stop func(), err error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("profiling: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("PPROF_ADDR: listen on %s: %w", addr, err)
 	}
 	// No read or write timeout: a CPU profile or trace takes as long as
 	// asked (30 s by default), and pprof refuses one longer than WriteTimeout.

@@ -70,7 +70,7 @@ func TestProfiling_UnusableAddressFailsStart(t *testing.T) {
 	defer taken.Close()
 	for name, tt := range map[string]struct{ addr, want string }{
 		"Malformed": {"localhost", "config: PPROF_ADDR "},
-		"InUse":     {taken.Addr().String(), "profiling: listen on " + taken.Addr().String()},
+		"InUse":     {taken.Addr().String(), "PPROF_ADDR: listen on " + taken.Addr().String()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := baseEnv(t, freePort(t))
