@@ -111,7 +111,8 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, authoritative *Subsc
 	return res, err
 }
 
-// namedOrg is the org an event's object names in its metadata, "" if none.
+// namedOrg is the org an event's object names: its metadata's, for a
+// Checkout Session else its client_reference_id; "" if none.
 func namedOrg(ev Event) string {
 	switch {
 	case ev.Subscription != nil:
@@ -140,17 +141,11 @@ func (s *Service) dispatch(ctx context.Context, tx Store, ev Event, authoritativ
 		}
 		return s.applySubscriptionChange(ctx, tx, ch)
 	case ev.Checkout != nil:
-		co := ev.Checkout
-		orgHint := co.OrgID
-		if orgHint == "" {
-			orgHint = co.ClientReferenceID
-		}
-		return s.withOrg(ctx, tx, orgHint, co.CustomerID, func(org string) (EventOutcome, error) {
+		return s.withOrg(ctx, tx, namedOrg(ev), ev.Checkout.CustomerID, func(org string) (EventOutcome, error) {
 			return s.applyCheckout(ctx, tx, ev, org)
 		})
 	case ev.Invoice != nil:
-		inv := ev.Invoice
-		return s.withOrg(ctx, tx, inv.OrgID, inv.CustomerID, func(org string) (EventOutcome, error) {
+		return s.withOrg(ctx, tx, namedOrg(ev), ev.Invoice.CustomerID, func(org string) (EventOutcome, error) {
 			return s.applyInvoice(ctx, tx, ev, org)
 		})
 	default:

@@ -121,18 +121,13 @@ func (s *Store) InTx(ctx context.Context, fn func(tx billing.Store) error) error
 	if s.inTx {
 		return fn(s)
 	}
-	if s.pools.queue != nil {
+	if s.pools.queue != nil { // SQLite: one writer, in turn
 		return s.inBatch(ctx, fn)
-	}
-	release, err := s.pools.queue.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("store: wait for the writer: %w", err)
 	}
 	deadline := time.Now().Add(s.pools.timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	defer func() { release(!expired(ctx)) }()
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		s.pools.txDeadlines.Store(tx.Statement.ConnPool, deadline)
 		defer s.pools.txDeadlines.Delete(tx.Statement.ConnPool)
 		return fn(&Store{db: tx, inTx: true, pools: s.pools, outbox: s.outbox})
