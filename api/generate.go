@@ -4,7 +4,9 @@
 // (GetSwagger) used for request validation and contract tests.
 //
 // Do not edit the *.gen.go files: change openapi.yaml and run `go generate
-// ./api/`. TestGeneratedCodeIsUpToDate fails when they are stale.
+// ./api/`. TestGeneratedCodeIsUpToDate fails when they are stale. views.go,
+// written by hand, maps billing's views to these models, for the HTTP
+// responses and for the events billingd sends alike.
 //
 // Generation is split in two runs because oapi-codegen's operation filter also
 // removes the filtered operations from the embedded spec: cfg.yaml generates
