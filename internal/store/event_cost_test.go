@@ -51,7 +51,8 @@ func TestEventCost(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		handle(event("evt_newer", billing.StatusActive, at.Add(time.Second)), billing.OutcomeApplied)
+		newer := event("evt_newer", billing.StatusActive, at.Add(time.Second))
+		handle(newer, billing.OutcomeApplied)
 		want := []string{
 			"tx:INSERT",              // the receipt, with its outcome
 			"tx:SELECT", "tx:SELECT", // lock the subscription, then its org
@@ -63,9 +64,27 @@ func TestEventCost(t *testing.T) {
 		}
 
 		cost.reset()
-		handle(event("evt_older", billing.StatusPastDue, at.Add(-time.Hour)), billing.OutcomeStale)
+		older := event("evt_older", billing.StatusPastDue, at.Add(-time.Hour))
+		handle(older, billing.OutcomeStale)
 		if got := cost.kinds(); got[len(got)-1] != "tx:UPDATE" {
 			t.Errorf("stale event: statements = %v, want the receipt's outcome corrected last:\n%s", got, &cost)
+		}
+		// What the receipts say, as stored.
+		for _, want := range []struct {
+			id      string
+			outcome billing.EventOutcome
+		}{{newer.ID, billing.OutcomeApplied}, {older.ID, billing.OutcomeStale}} {
+			query := "SELECT org_id, outcome FROM stripe_events WHERE id = ?"
+			if s.Dialect() == store.DialectPostgres {
+				query = "SELECT org_id, outcome FROM stripe_events WHERE id = $1"
+			}
+			var gotOrg, gotOutcome string
+			if err := s.ReaderDB().QueryRowContext(ctx, query, want.id).Scan(&gotOrg, &gotOutcome); err != nil {
+				t.Fatal(err)
+			}
+			if gotOrg != org || gotOutcome != string(want.outcome) {
+				t.Errorf("receipt of %s: org %q, outcome %q; want %q, %q", want.id, gotOrg, gotOutcome, org, want.outcome)
+			}
 		}
 	})
 }
