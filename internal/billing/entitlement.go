@@ -250,9 +250,15 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 	defer unsubscribe()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for {
-		v, err := s.EntitlementFor(ctx, q)
-		if err != nil {
+	var last EntitlementView
+	for first := true; ; first = false {
+		v, read, err := s.pollRead(ctx, q, timer.C)
+		switch {
+		case !read && first:
+			return v, Errorf(EUnavailable, "Too many long-polls are reading at once; retry")
+		case !read:
+			return last, nil
+		case err != nil:
 			return v, err
 		}
 		if since == "" && q.SessionID == "" {
@@ -261,6 +267,7 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 		if worthAnswering(v, since) {
 			return v, nil
 		}
+		last = v
 		select {
 		case <-wake:
 		case <-timer.C:
@@ -271,6 +278,38 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 			return v, nil
 		}
 	}
+}
+
+// pollReadsAtOnce is how many long-polls read at once. Thousands opened
+// together, or woken together, would otherwise all wait on the database's
+// pool, which serves its waiters in random order: many would wait past their
+// deadline and fail. Queued here they are served in order; more at once
+// would not read faster (a replica has 10 PostgreSQL read connections).
+const pollReadsAtOnce = 16
+
+// pollRead is a long-poll's read of q, once pollReads admits it. It reports
+// false, having read nothing, when the poll's time runs out (timeUp) or its
+// caller leaves while it is queued.
+func (s *Service) pollRead(ctx context.Context, q EntitlementQuery, timeUp <-chan time.Time) (EntitlementView, bool, error) {
+	select {
+	case s.pollReads <- struct{}{}:
+	case <-timeUp:
+		return EntitlementView{}, false, nil
+	case <-ctx.Done():
+		return EntitlementView{}, false, nil
+	}
+	defer func() { <-s.pollReads }()
+	// On a goroutine of its own, which ends with the read: the poll's own
+	// goroutine, one of thousands that wait, never grows to the read's stack.
+	var v EntitlementView
+	var err error
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		v, err = s.EntitlementFor(ctx, q)
+	}()
+	<-read
+	return v, true, err
 }
 
 // worthAnswering reports whether a long-poll holding since (see

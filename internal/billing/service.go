@@ -41,6 +41,9 @@ type Service struct {
 	prices   *priceCache
 	views    *entitlementCache // nil: no caching
 	orgLocks keyedMutex
+	// pollReads admits long-polls' reads pollReadsAtOnce at a time, in the
+	// order they came (see WaitEntitlement).
+	pollReads chan struct{}
 }
 
 // NewService returns a Service over its ports.
@@ -78,6 +81,8 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		log:      opts.Logger,
 		now:      opts.Now,
 		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
+
+		pollReads: make(chan struct{}, pollReadsAtOnce),
 	}
 	if feed, ok := notifier.(ChangeFeed); ok && opts.EntitlementCacheTTL > 0 {
 		svc.views = newEntitlementCache(opts.EntitlementCacheTTL, opts.Now)
