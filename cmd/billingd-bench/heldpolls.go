@@ -100,6 +100,7 @@ func (b *bench) heldPolls(ctx context.Context) error {
 	b.logf("held long-polls: %d of %d held on %s after %.1f s (%s); %d answered early, %d failed%s",
 		held, n, b.primary(), r.opened.Seconds(), gaugeText(gaugeOK), h.early.Load(), h.failed.Load(), h.firstFailure())
 	b.logf("  RSS of replica A: %s before, %s held; the load generator's own: %s", mib(r.before), mib(r.peak), mib(r.self))
+	b.logMemstats(ctx, "while held")
 	if err := b.changeWhileHeld(ctx, h, orgs, wakeAt, &r); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (b *bench) heldPolls(ctx context.Context) error {
 	r.early, r.failed = int(h.early.Load()), int(h.failed.Load())
 	b.logf("  the polls ended (closed by the client) with %.0f open; %d failed in all%s", stillHeld, r.failed, h.firstFailure())
 	b.logf("  RSS of replica A every second since: %s", strings.Join(r.recovery.samples, " "))
-	b.logMemstats(ctx)
+	b.logMemstats(ctx, "then")
 	b.logSince(0, logMark, 8)
 	b.addHeld(r)
 	return nil
@@ -502,9 +503,9 @@ func rssOf(pid int) int64 {
 	return rss
 }
 
-// logMemstats says where replica A's memory is once the polls are over: what
-// the Go runtime holds live, idle and returned, and the polls still open.
-func (b *bench) logMemstats(ctx context.Context) {
+// logMemstats says where replica A's memory is (when: "while held", "then"):
+// what the Go runtime holds live, idle and returned, and the polls open.
+func (b *bench) logMemstats(ctx context.Context, when string) {
 	var parts []string
 	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
 		"go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "go_goroutines", longPollGauge} {
@@ -518,5 +519,5 @@ func (b *bench) logMemstats(ctx context.Context) {
 			parts = append(parts, fmt.Sprintf("%s %.0f", name, v))
 		}
 	}
-	b.logf("  replica A then: %s", strings.Join(parts, ", "))
+	b.logf("  replica A %s: %s", when, strings.Join(parts, ", "))
 }

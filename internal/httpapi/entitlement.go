@@ -29,30 +29,29 @@ func (s *Server) GetEntitlement(ctx context.Context, req api.GetEntitlementReque
 	q := billing.EntitlementQuery{OrgID: orgID, SessionID: deref(req.Params.SessionId)}
 	known := etagValues(deref(req.Params.IfNoneMatch))
 
-	var v billing.EntitlementView
 	if wait > 0 {
 		since := ""
 		if len(known) > 0 {
 			since = known[0]
 		}
-		done := s.metrics.LongPollStarted()
-		defer done()
-		v, err = s.svc.WaitEntitlement(ctx, q, since, time.Duration(wait)*time.Second, s.life.drain)
-	} else {
-		v, err = s.svc.EntitlementFor(ctx, q)
+		return heldEntitlement{s: s, ctx: ctx, q: q, since: since, wait: time.Duration(wait) * time.Second}, nil
 	}
+	v, err := s.svc.EntitlementFor(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	etag := v.ETag()
-	tag := `"` + etag + `"`
-	if wait == 0 && matchesETag(known, etag) {
-		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: tag}}, nil
+	if etag := v.ETag(); matchesETag(known, etag) {
+		return api.GetEntitlement304Response{Headers: api.GetEntitlement304ResponseHeaders{ETag: `"` + etag + `"`}}, nil
 	}
+	return entitlementAnswer(v), nil
+}
+
+// entitlementAnswer is GetEntitlement's 200 with v.
+func entitlementAnswer(v billing.EntitlementView) entitlementOK {
 	return entitlementOK{
 		Body:    api.EntitlementResponse{Success: true, Data: api.EntitlementOf(v)},
-		Headers: api.GetEntitlement200ResponseHeaders{ETag: tag},
-	}, nil
+		Headers: api.GetEntitlement200ResponseHeaders{ETag: `"` + v.ETag() + `"`},
+	}
 }
 
 // GetEntitlements implements api.StrictServerInterface: many orgs at once,

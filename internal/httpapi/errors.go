@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,19 +71,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if errors.As(err, &he) {
 		err = fromEchoError(he)
 	}
-	code, msg := billing.ErrorCode(err), billing.ErrorMessage(err)
-	status := errorStatus(code)
-	reqID := requestID(c)
-	switch {
-	case status >= 500:
-		s.log.ErrorContext(c.Request().Context(), "request failed", "code", code, "status", status, "err", err)
-	case code == billing.EUnauthorized:
-		s.log.InfoContext(c.Request().Context(), "request rejected", "code", code, "status", status, "reason", err)
-	}
-	if code == billing.EUnauthorized {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="billingd"`)
-	}
-	body := api.ErrorResponse{Success: false, Error: api.ErrorDetail{Code: api.ErrorCode(code), Message: msg, RequestId: reqID}}
+	status, body := s.errorResponse(c.Request().Context(), err, c.Response().Header())
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)
 	} else {
@@ -91,4 +80,21 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if err != nil {
 		s.log.WarnContext(c.Request().Context(), "writing error response failed", slog.Any("err", err))
 	}
+}
+
+// errorResponse is err's status and SPEC §4 envelope. It logs what operators
+// must see and sets on h the headers the status needs.
+func (s *Server) errorResponse(ctx context.Context, err error, h http.Header) (int, api.ErrorResponse) {
+	code, msg := billing.ErrorCode(err), billing.ErrorMessage(err)
+	status := errorStatus(code)
+	switch {
+	case status >= 500:
+		s.log.ErrorContext(ctx, "request failed", "code", code, "status", status, "err", err)
+	case code == billing.EUnauthorized:
+		s.log.InfoContext(ctx, "request rejected", "code", code, "status", status, "reason", err)
+	}
+	if code == billing.EUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="billingd"`)
+	}
+	return status, api.ErrorResponse{Success: false, Error: api.ErrorDetail{Code: api.ErrorCode(code), Message: msg, RequestId: RequestIDFrom(ctx)}}
 }

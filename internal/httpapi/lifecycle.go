@@ -26,6 +26,10 @@ type Lifecycle struct {
 	shuttingDown atomic.Bool
 	drain        chan struct{}
 	drainOnce    sync.Once
+
+	mu       sync.Mutex
+	held     int           // long-polls waiting apart from net/http (heldPoll)
+	heldDone chan struct{} // closed when held drops back to 0
 }
 
 // NewLifecycle returns the state of a process that serves.
@@ -38,6 +42,42 @@ func (l *Lifecycle) BeginShutdown() { l.shuttingDown.Store(true) }
 // Drain makes every long-poll, held now or later, answer at once with the
 // current state: the process is shutting down and must not wait out the polls.
 func (l *Lifecycle) Drain() { l.drainOnce.Do(func() { close(l.drain) }) }
+
+// WaitHeld waits until every long-poll held apart from net/http has been
+// answered, or ctx ends. http.Server.Shutdown does not wait for them: their
+// connections are no longer its.
+func (l *Lifecycle) WaitHeld(ctx context.Context) error {
+	l.mu.Lock()
+	if l.held == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	done := l.heldDone
+	l.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hold counts a long-poll as held until the returned func is called, once.
+func (l *Lifecycle) hold() (release func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == 0 {
+		l.heldDone = make(chan struct{})
+	}
+	l.held++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.held--; l.held == 0 {
+			close(l.heldDone)
+		}
+	}
+}
 
 // ready reports whether the process can serve: it is not shutting down and
 // db, if any, answers within readyTimeout.

@@ -25,6 +25,9 @@ func (s *Server) measureRequests(e *echo.Echo) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
 			err := next(c)
+			if held(c) {
+				return err
+			}
 			// The route label is a registered template, never the raw path, so
 			// that ids in paths and probes of unknown paths make no new series.
 			// Echo reports a template for a 405 and "" or a partial match for a 404.

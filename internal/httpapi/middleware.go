@@ -48,8 +48,12 @@ const requestInfoKey ctxKey = 0
 // principal, before it calls the rest of the chain.
 type requestInfo struct {
 	id        string
+	start     time.Time
 	principal auth.Principal
 	authed    bool // principal is set
+	// held: the request's connection was taken to wait apart (heldPoll), so
+	// the middlewares leave its logging and metrics to whoever answers it.
+	held bool
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -78,7 +82,8 @@ func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Response().Header().Set(headerRequestID, id)
-		withRequestInfo(c).id = id
+		info := withRequestInfo(c)
+		info.id, info.start = id, time.Now()
 		return next(c)
 	}
 }
@@ -114,24 +119,36 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
+		if held(c) {
+			return nil
+		}
 		if err != nil {
 			c.Error(err) // write the envelope now, so the status below is the real one
 		}
-		// The org id comes from the context, through LogHandler.
-		req := c.Request()
-		status := c.Response().Status
-		level := slog.LevelInfo
-		if quietRoutes[c.Path()] && status < http.StatusInternalServerError {
-			level = slog.LevelDebug
-		}
-		// Asked first, so that a level that is off costs no record.
-		if s.log.Enabled(req.Context(), level) {
-			s.log.LogAttrs(req.Context(), level, "request",
-				slog.String("method", req.Method), slog.String("route", c.Path()),
-				slog.Int("status", status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
-		}
+		s.logRequest(c.Request().Context(), c.Request().Method, c.Path(), c.Response().Status, start)
 		return nil
 	}
+}
+
+// logRequest logs one request done: the "request" record.
+func (s *Server) logRequest(ctx context.Context, method, route string, status int, start time.Time) {
+	// The org id comes from the context, through LogHandler.
+	level := slog.LevelInfo
+	if quietRoutes[route] && status < http.StatusInternalServerError {
+		level = slog.LevelDebug
+	}
+	// Asked first, so that a level that is off costs no record.
+	if s.log.Enabled(ctx, level) {
+		s.log.LogAttrs(ctx, level, "request",
+			slog.String("method", method), slog.String("route", route),
+			slog.Int("status", status), slog.Int64("duration_ms", time.Since(start).Milliseconds()))
+	}
+}
+
+// held reports whether c's connection was taken to wait apart.
+func held(c echo.Context) bool {
+	info := infoFrom(c.Request().Context())
+	return info != nil && info.held
 }
 
 // Verifier checks a bearer token; *auth.Verifier implements it.

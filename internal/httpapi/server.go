@@ -50,6 +50,7 @@ type Server struct {
 	dev        *DevMode
 	db         Pinger
 	life       *Lifecycle
+	heldConns  connWatch
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
