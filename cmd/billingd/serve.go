@@ -15,6 +15,7 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 	"github.com/billingd/billingd/internal/config"
 	"github.com/billingd/billingd/internal/httpapi"
+	"github.com/billingd/billingd/internal/logbuf"
 	"github.com/billingd/billingd/internal/notify"
 	"github.com/billingd/billingd/internal/notify/pgnotify"
 	"github.com/billingd/billingd/internal/store"
@@ -49,7 +50,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stdout, cfg.LogLevel)
+	// Closed last, on every return: main exits only after serve returns, so
+	// an error exit loses no line either.
+	logOut := logbuf.New(stdout, logFlushInterval)
+	defer logOut.Close()
+	logger := newLogger(logOut, cfg.LogLevel)
 	logger.Info("starting billingd", "config", cfg)
 	// First, so that a slow start can be profiled too; stopped last.
 	stopProfiling, err := startProfiling(cfg.PprofAddr, logger)
@@ -158,6 +163,10 @@ func shutdown(srv *http.Server, life *httpapi.Lifecycle, cfg config.Config, logg
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: grace period of %v ended with requests in flight, which were cut off: %w", cfg.ShutdownTimeout, err)
 	}
+	// Long-polls that wait apart from the server are not Shutdown's to wait for.
+	if err := life.WaitHeld(ctx); err != nil {
+		return fmt.Errorf("shutdown: grace period of %v ended with long-polls unanswered, which were cut off: %w", cfg.ShutdownTimeout, err)
+	}
 	logger.Info("stopped")
 	return nil
 }
@@ -182,10 +191,21 @@ func newNotifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (b
 	return n, n.Close, nil
 }
 
+// logFlushInterval is the longest serve holds a log line below warn. A tenth
+// of a second is less than anyone tailing the logs notices, bounds what a
+// kill can lose, and costs at most ten writes a second; under load the
+// buffer fills, and is written, long before it.
+const logFlushInterval = 100 * time.Millisecond
+
 // newLogger returns the JSON logger; every record made with a request's
-// context carries its request id.
+// context carries its request id. Writing to a *logbuf.Writer, it flushes it
+// with every record at warn or above.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(httpapi.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+	var h slog.Handler = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	if buf, ok := w.(*logbuf.Writer); ok {
+		h = buf.Handler(h, slog.LevelWarn)
+	}
+	return slog.New(httpapi.LogHandler(h))
 }
 
 // jobsStopTimeout bounds how long a stopping process waits for a running
