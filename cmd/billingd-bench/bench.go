@@ -105,10 +105,12 @@ func (b *bench) startAll(ctx context.Context, getenv func(string) string) (_ fun
 		"STRIPE_WEBHOOK_SECRET=" + b.webhookSecret,
 		"AUTH_JWT_SECRET=" + string(b.jwtSecret),
 		"APP_URL=http://localhost:3000",
-		"LOG_LEVEL=" + b.opts.logLevel,
 		"CHECKOUT_RATE_LIMIT=off", "POLL_RATE_LIMIT=off",
 		"SHUTDOWN_DELAY=0s", "SHUTDOWN_TIMEOUT=5s",
 	}}
+	if b.opts.logLevel != "" {
+		b.launch.env = append(b.launch.env, "LOG_LEVEL="+b.opts.logLevel)
+	}
 	b.launch.env = append(b.launch.env, b.profile.env()...)
 	set, err := b.startSet(ctx, nil, "replica A", "replica B")
 	if err != nil {

@@ -171,7 +171,7 @@ func TestParseOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.conns != 64 || o.webhookConns != 32 || o.webhooks != 5000 || o.logLevel != "warn" ||
+		if o.conns != 64 || o.webhookConns != 32 || o.webhooks != 5000 || o.logLevel != "" ||
 			o.heldPolls != 10000 || o.heldWakes != 100 || o.history != 1000000 || o.heldRecovery != time.Minute || !o.sqlite {
 			t.Fatalf("defaults = %+v", o)
 		}

@@ -84,7 +84,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.heldRecovery, "held-recovery", 60*time.Second, "how long to sample replica A's RSS after the held long-polls end")
 	fs.StringVar(&o.binary, "billingd", "", "run this billingd binary instead of building ./cmd/billingd")
 	fs.StringVar(&o.profileDir, "profile", "", "save CPU profiles of the replicas, phase by phase (and heap profiles of the held long-polls), into this directory")
-	fs.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the started replicas")
+	fs.StringVar(&o.logLevel, "log-level", "", "LOG_LEVEL of the started replicas (none: billingd's default, as the targets are set at)")
 	fs.StringVar(&urls, "url", "", "drive running replicas instead: base URL[,second replica's base URL]")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "with -url: their AUTH_JWT_SECRET")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "with -url: their STRIPE_WEBHOOK_SECRET")

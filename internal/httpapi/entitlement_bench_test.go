@@ -35,11 +35,12 @@ func BenchmarkEntitlementRead(b *testing.B) {
 	b.Run("Baseline", func(b *testing.B) {
 		benchmarkEntitlementRead(b, benchbaseline.New(jwtSecret), bearer)
 	})
-	// The load test runs its replicas with LOG_LEVEL=warn and the rate limits
-	// off; by default billingd logs every request at info and counts reads
-	// (here against a limit this loop never reaches).
+	// The load test runs its replicas at the default LOG_LEVEL (info: a line
+	// per request, written here to nowhere) and the rate limits off; by
+	// default billingd also counts reads (here against a limit this loop
+	// never reaches).
 	b.Run("Billingd/LoadTest", func(b *testing.B) {
-		benchmarkEntitlementRead(b, newBenchBillingd(b, slog.LevelWarn, httpapi.Limits{}), bearer)
+		benchmarkEntitlementRead(b, newBenchBillingd(b, slog.LevelInfo, httpapi.Limits{}), bearer)
 	})
 	b.Run("Billingd/Defaults", func(b *testing.B) {
 		limits := httpapi.Limits{
