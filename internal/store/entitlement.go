@@ -2,9 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
-
-	"gorm.io/gorm/clause"
 
 	"github.com/billingd/billingd/internal/billing"
 )
@@ -66,9 +65,32 @@ func fromEntitlement(e billing.Entitlement) entitlementRow {
 	}
 }
 
+// entitlementColumns are entitlementRow's columns, in the order of its
+// fields (see fields).
+var entitlementColumns = []string{"org_id", "plan", "status", "subscription_id", "price_id", "interval", "seats",
+	"trial_end", "current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at", "version"}
+
+func (r *entitlementRow) fields() []any {
+	return []any{&r.OrgID, &r.Plan, &r.Status, &r.SubscriptionID, &r.PriceID, &r.Interval, &r.Seats,
+		&r.TrialEnd, &r.CurrentPeriodEnd, &r.CancelAtPeriodEnd, &r.CancelAt, &r.EventCreated, &r.UpdatedAt, &r.Version}
+}
+
+func (r entitlementRow) values() []any {
+	return []any{r.OrgID, r.Plan, r.Status, r.SubscriptionID, r.PriceID, r.Interval, r.Seats,
+		r.TrialEnd, r.CurrentPeriodEnd, r.CancelAtPeriodEnd, r.CancelAt, r.EventCreated, r.UpdatedAt, r.Version}
+}
+
+var (
+	selectEntitlementSQL = "SELECT " + columnList("", entitlementColumns) + " FROM entitlements WHERE org_id = ?"
+	replaceEntitlement   = replacementOf("entitlements", entitlementColumns)
+)
+
 // Entitlement returns the org's entitlement, or billing.ErrNotFound if none was written.
 func (s *Store) Entitlement(ctx context.Context, orgID string) (billing.Entitlement, error) {
-	row, err := take[entitlementRow](ctx, s.db, "entitlement", map[string]any{"org_id": orgID})
+	var row entitlementRow
+	err := queryRow(ctx, s.db, "entitlement", selectEntitlementSQL, []any{orgID}, func(rows *sql.Rows) error {
+		return rows.Scan(row.fields()...)
+	})
 	if err != nil {
 		return billing.Entitlement{}, err
 	}
@@ -88,16 +110,5 @@ func (s *Store) EntitlementsOf(ctx context.Context, orgIDs []string) ([]billing.
 // SaveEntitlement inserts or replaces the org's entitlement. A zero UpdatedAt
 // is stored as now.
 func (s *Store) SaveEntitlement(ctx context.Context, e billing.Entitlement) error {
-	row := fromEntitlement(e)
-	return upsert(ctx, s, "save entitlement", &row)
-}
-
-// upsert inserts row or, when its primary key exists, replaces every column
-// except created_at (GORM leaves auto-create-time columns alone on conflict).
-func upsert(ctx context.Context, s *Store, what string, row any) error {
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(row).Error
-	if err != nil {
-		return dbError(what, err)
-	}
-	return nil
+	return s.replace(ctx, "save entitlement", replaceEntitlement, fromEntitlement(e).values()...)
 }

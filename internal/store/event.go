@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/billingd/billingd/internal/billing"
 )
 
@@ -42,27 +40,28 @@ func fromEventRecord(ev billing.EventRecord) stripeEventRow {
 // transaction: if it commits, this one sees the conflict (duplicate); if it rolls
 // back, this insert goes through. SQLite serialises writers, so the same holds.
 func (s *Store) RecordEvent(ctx context.Context, ev billing.EventRecord) error {
-	row := fromEventRecord(ev)
-	res := s.db.WithContext(ctx).
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).
-		Create(&row)
-	if res.Error != nil {
-		return dbError("record event", res.Error)
+	r := fromEventRecord(ev)
+	inserted, err := exec(ctx, s.db, "record event", recordEventSQL, r.ID, r.Type, r.Created, r.ReceivedAt, r.OrgID, r.Outcome)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if inserted == 0 {
 		return fmt.Errorf("store: record event %s: %w", ev.ID, billing.ErrDuplicateEvent)
 	}
 	return nil
 }
 
+const recordEventSQL = "INSERT INTO stripe_events (id, type, created, received_at, org_id, outcome) VALUES (?, ?, ?, ?, ?, ?) " +
+	"ON CONFLICT (id) DO NOTHING"
+
 // SetEventOutcome records what applying an event did, once it is known.
 func (s *Store) SetEventOutcome(ctx context.Context, id, orgID string, outcome billing.EventOutcome) error {
-	res := s.db.WithContext(ctx).Model(&stripeEventRow{}).Where("id = ?", id).
-		Updates(map[string]any{"org_id": orgID, "outcome": string(outcome)})
-	if res.Error != nil {
-		return dbError("set event outcome", res.Error)
+	updated, err := exec(ctx, s.db, "set event outcome", "UPDATE stripe_events SET org_id = ?, outcome = ? WHERE id = ?",
+		orgID, string(outcome), id)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if updated == 0 {
 		return fmt.Errorf("store: set outcome of event %s: %w", id, billing.ErrNotFound)
 	}
 	return nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -50,9 +51,23 @@ func fromOrganization(o billing.Organization) organizationRow {
 	return r
 }
 
+// organizationColumns are organizationRow's columns, in the order of its fields.
+var organizationColumns = []string{"id", "billing_email", "stripe_customer_id", "created_at", "updated_at"}
+
+func (r *organizationRow) fields() []any {
+	return []any{&r.ID, &r.BillingEmail, &r.StripeCustomerID, &r.CreatedAt, &r.UpdatedAt}
+}
+
+var selectOrganizationSQL = "SELECT " + columnList("", organizationColumns) + " FROM organizations WHERE id = ?"
+
 // Organization returns the org with id, or billing.ErrNotFound.
 func (s *Store) Organization(ctx context.Context, id string) (billing.Organization, error) {
-	row, err := take[organizationRow](ctx, s.db, "organization", map[string]any{"id": id})
+	return s.readOrganization(ctx, "organization", selectOrganizationSQL, id)
+}
+
+func (s *Store) readOrganization(ctx context.Context, what, query, id string) (billing.Organization, error) {
+	var row organizationRow
+	err := queryRow(ctx, s.db, what, query, []any{id}, func(rows *sql.Rows) error { return rows.Scan(row.fields()...) })
 	if err != nil {
 		return billing.Organization{}, err
 	}
@@ -95,15 +110,7 @@ func (s *Store) EnsureOrganization(ctx context.Context, org billing.Organization
 // already run one at a time (one connection for :memory:, BEGIN IMMEDIATE for
 // files).
 func (s *Store) LockOrganization(ctx context.Context, id string) (billing.Organization, error) {
-	var lock []clause.Expression
-	if s.inTx {
-		lock = append(lock, clause.Locking{Strength: clause.LockingStrengthUpdate})
-	}
-	row, err := take[organizationRow](ctx, s.db, "lock organization", map[string]any{"id": id}, lock...)
-	if err != nil {
-		return billing.Organization{}, err
-	}
-	return toOrganization(row), nil
+	return s.readOrganization(ctx, "lock organization", s.forUpdate(selectOrganizationSQL), id)
 }
 
 // SetCustomerID stores customerID on the org only if it has none yet and returns

@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"strings"
+	"database/sql"
 	"time"
-
-	"gorm.io/gorm/clause"
 
 	"github.com/billingd/billingd/internal/billing"
 )
@@ -75,80 +73,107 @@ func fromSubscriptionState(s billing.SubscriptionState) subscriptionRow {
 	}
 }
 
+// subscriptionColumns are subscriptionRow's columns, in the order of its
+// fields (see fields).
+var subscriptionColumns = []string{"id", "org_id", "customer_id", "status", "plan", "price_id", "lookup_key", "interval",
+	"quantity", "trial_end", "current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at"}
+
+// fields are pointers to r's fields, in the order of subscriptionColumns.
+func (r *subscriptionRow) fields() []any {
+	return []any{&r.ID, &r.OrgID, &r.CustomerID, &r.Status, &r.Plan, &r.PriceID, &r.LookupKey, &r.Interval,
+		&r.Quantity, &r.TrialEnd, &r.CurrentPeriodEnd, &r.CancelAtPeriodEnd, &r.CancelAt, &r.EventCreated, &r.UpdatedAt}
+}
+
+var (
+	selectSubscriptionSQL = "SELECT " + columnList("", subscriptionColumns) + " FROM subscriptions WHERE id = ?"
+	replaceSubscription   = replacementOf("subscriptions", subscriptionColumns)
+)
+
 // Subscription returns a subscription's stored state, or billing.ErrNotFound.
 func (s *Store) Subscription(ctx context.Context, id string) (billing.SubscriptionState, error) {
-	row, err := take[subscriptionRow](ctx, s.db, "subscription", map[string]any{"id": id})
-	if err != nil {
-		return billing.SubscriptionState{}, err
-	}
-	return toSubscriptionState(row), nil
+	return s.readSubscription(ctx, "subscription", selectSubscriptionSQL, id)
 }
 
 // LockSubscription is Subscription that, inside a transaction, also locks the
 // row (SELECT … FOR UPDATE on PostgreSQL; SQLite's single writer needs none).
 func (s *Store) LockSubscription(ctx context.Context, id string) (billing.SubscriptionState, error) {
-	var lock []clause.Expression
-	if s.inTx {
-		lock = append(lock, clause.Locking{Strength: clause.LockingStrengthUpdate})
-	}
-	row, err := take[subscriptionRow](ctx, s.db, "lock subscription", map[string]any{"id": id}, lock...)
+	return s.readSubscription(ctx, "lock subscription", s.forUpdate(selectSubscriptionSQL), id)
+}
+
+func (s *Store) readSubscription(ctx context.Context, what, query, id string) (billing.SubscriptionState, error) {
+	var row subscriptionRow
+	err := queryRow(ctx, s.db, what, query, []any{id}, func(rows *sql.Rows) error { return rows.Scan(row.fields()...) })
 	if err != nil {
 		return billing.SubscriptionState{}, err
 	}
 	return toSubscriptionState(row), nil
 }
 
-// EntitlementInputs reads the org's subscriptions and its entitlement in one
-// statement: a row per subscription (or one without, when it has none), each
-// beside the entitlement (empty when none was written).
-func (s *Store) EntitlementInputs(ctx context.Context, orgID string) (billing.EntitlementInputs, error) {
-	var rows []inputsRow
-	if err := s.db.WithContext(ctx).Raw(entitlementInputsSQL, orgID, orgID).Find(&rows).Error; err != nil {
-		return billing.EntitlementInputs{}, dbError("subscriptions and entitlement of organization", err)
+// forUpdate makes query, a read of one table, lock the rows it reads until
+// the transaction ends: on PostgreSQL inside a transaction only. SQLite has
+// no row locks and needs none: its write transactions run one at a time.
+func (s *Store) forUpdate(query string) string {
+	if s.inTx && s.pools.dialect == DialectPostgres {
+		return query + " FOR UPDATE"
 	}
+	return query
+}
+
+// EntitlementInputs reads the org's entitlement and its subscriptions in one
+// statement: the entitlement's row first when there is one, then a row per
+// subscription, in the columns the two tables share (see
+// entitlementInputsSQL).
+func (s *Store) EntitlementInputs(ctx context.Context, orgID string) (billing.EntitlementInputs, error) {
 	var in billing.EntitlementInputs
-	for _, r := range rows {
-		if r.E.OrgID != "" && in.Entitlement == nil {
-			e := toEntitlement(r.E)
+	err := queryRows(ctx, s.db, "subscriptions and entitlement of organization", entitlementInputsSQL, []any{orgID, orgID},
+		func(rows *sql.Rows) error {
+			var kind int
+			var r subscriptionRow
+			var version int64
+			if err := rows.Scan(append(append([]any{&kind}, r.fields()...), &version)...); err != nil {
+				return err
+			}
+			if kind == 1 {
+				in.Subscriptions = append(in.Subscriptions, toSubscriptionState(r))
+				return nil
+			}
+			e := toEntitlement(entitlementRow{
+				OrgID: r.OrgID, Plan: r.Plan, Status: r.Status, SubscriptionID: r.CustomerID, PriceID: r.PriceID,
+				Interval: r.Interval, Seats: r.Quantity, TrialEnd: r.TrialEnd, CurrentPeriodEnd: r.CurrentPeriodEnd,
+				CancelAtPeriodEnd: r.CancelAtPeriodEnd, CancelAt: r.CancelAt, EventCreated: r.EventCreated,
+				UpdatedAt: r.UpdatedAt, Version: version,
+			})
 			in.Entitlement = &e
-		}
-		if r.S.ID != "" {
-			in.Subscriptions = append(in.Subscriptions, toSubscriptionState(r.S))
-		}
+			return nil
+		})
+	if err != nil {
+		return billing.EntitlementInputs{}, err
 	}
 	return in, nil
 }
 
-// inputsRow is a row of entitlementInputsSQL; a side the outer joins did not
-// find is all zero.
-type inputsRow struct {
-	E entitlementRow  `gorm:"embedded;embeddedPrefix:e_"`
-	S subscriptionRow `gorm:"embedded;embeddedPrefix:s_"`
-}
-
-var entitlementInputsSQL = "SELECT " +
-	selectAs("e", "e_", "org_id", "plan", "status", "subscription_id", "price_id", "interval", "seats", "trial_end",
-		"current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at", "version") + ", " +
-	selectAs("s", "s_", "id", "org_id", "customer_id", "status", "plan", "price_id", "lookup_key", "interval", "quantity",
-		"trial_end", "current_period_end", "cancel_at_period_end", "cancel_at", "event_created", "updated_at") +
-	` FROM (SELECT 1 AS one) one
-LEFT JOIN entitlements e ON e.org_id = ?
-LEFT JOIN subscriptions s ON s.org_id = ?
-ORDER BY s.id`
-
-// selectAs lists table's columns, each renamed with prefix, quoted for both
-// databases ("interval" is a keyword on PostgreSQL).
-func selectAs(table, prefix string, columns ...string) string {
-	out := make([]string, len(columns))
-	for i, c := range columns {
-		out[i] = table + `."` + c + `" AS "` + prefix + c + `"`
-	}
-	return strings.Join(out, ", ")
-}
+// entitlementInputsSQL lists an org's entitlement (kind 0) and its
+// subscriptions (kind 1, by id), each row a kind, subscriptionColumns and a
+// version. An entitlement stands in them with its org_id as id,
+// subscription_id as customer_id, no lookup_key and seats as quantity. So
+// the entitlement is read once, not beside every subscription (a join's
+// rows), which on SQLite this process decodes, times and all.
+var entitlementInputsSQL = `SELECT 0, org_id, org_id, subscription_id, status, plan, price_id, '', "interval", seats,
+	trial_end, current_period_end, cancel_at_period_end, cancel_at, event_created, updated_at, version
+FROM entitlements WHERE org_id = ?
+UNION ALL
+SELECT 1, ` + columnList("", subscriptionColumns) + `, 0 FROM subscriptions WHERE org_id = ?
+ORDER BY 1, 2`
 
 // SaveSubscription inserts or replaces a subscription's state. A zero UpdatedAt
 // is stored as now.
 func (s *Store) SaveSubscription(ctx context.Context, st billing.SubscriptionState) error {
 	row := fromSubscriptionState(st)
-	return upsert(ctx, s, "save subscription", &row)
+	return s.replace(ctx, "save subscription", replaceSubscription, row.values()...)
+}
+
+// values are r's fields, in the order of subscriptionColumns.
+func (r subscriptionRow) values() []any {
+	return []any{r.ID, r.OrgID, r.CustomerID, r.Status, r.Plan, r.PriceID, r.LookupKey, r.Interval,
+		r.Quantity, r.TrialEnd, r.CurrentPeriodEnd, r.CancelAtPeriodEnd, r.CancelAt, r.EventCreated, r.UpdatedAt}
 }

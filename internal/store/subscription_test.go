@@ -66,6 +66,24 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 		}
 		assertEqual(t, *got.Entitlement, want)
 	})
+	t.Run("EntitlementInputs/EntitlementWithoutSubscriptions", func(t *testing.T) {
+		// Every column of the entitlement, read back through the columns it
+		// shares with subscriptions in the one read.
+		org := uniqueID(t, "org")
+		trialEnd, periodEnd, cancelAt := t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(3*time.Hour)
+		want := billing.Entitlement{OrgID: org, SubscriptionPlan: "team", Status: billing.StatusTrialing,
+			SubscriptionID: uniqueID(t, "sub_gone"), PriceID: "price_team_yearly", Interval: billing.Year, Seats: 7,
+			TrialEnd: &trialEnd, CurrentPeriodEnd: &periodEnd, CancelAtPeriodEnd: true, CancelAt: &cancelAt,
+			EventCreated: t0, UpdatedAt: t0.Add(time.Minute), Version: 9}
+		if err := s.SaveEntitlement(t.Context(), want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.EntitlementInputs(t.Context(), org)
+		if err != nil || len(got.Subscriptions) != 0 || got.Entitlement == nil {
+			t.Fatalf("got %+v, %v; want the entitlement alone", got, err)
+		}
+		assertEqual(t, *got.Entitlement, want)
+	})
 	t.Run("EntitlementInputs/NoneIsEmpty", func(t *testing.T) {
 		got, err := s.EntitlementInputs(t.Context(), "org_missing")
 		if err != nil || len(got.Subscriptions) != 0 || got.Entitlement != nil {
