@@ -146,12 +146,18 @@ var sqliteReader = []string{"query_only(1)"}
 // while it commits; its transactions take the write lock when they begin
 // (IMMEDIATE), so that another process writing the file (billingd reconcile)
 // makes it wait on busy_timeout rather than fail when a read lock cannot be
-// upgraded.
+// upgraded. synchronous stays FULL, SQLite's default: a commit waits for the
+// disk (see groupcommit.go).
+//
+// temp_store(MEMORY) keeps the statement journals of the group commit's
+// savepoints (the pages a savepoint would roll back) in memory rather than in
+// temporary files: a page write system call each otherwise. They serve only
+// rolling back within an open transaction, never crash recovery.
 func sqliteWriter(memory bool) []string {
 	if memory {
-		return []string{"foreign_keys(1)"}
+		return []string{"foreign_keys(1)", "temp_store(MEMORY)"}
 	}
-	return []string{"foreign_keys(1)", "journal_mode(WAL)"}
+	return []string{"foreign_keys(1)", "journal_mode(WAL)", "temp_store(MEMORY)"}
 }
 
 // sqliteDSN adds pragmas to a SQLite path. busy_timeout, how long SQLite waits

@@ -34,6 +34,20 @@ func TestPools(t *testing.T) {
 			t.Fatalf("writer of %s allows %d connections, want 1", s.Dialect(), n)
 		}
 	})
+	t.Run("SQLiteFile/WriterPragmas", func(t *testing.T) {
+		// Durable commits in WAL; savepoint journals in memory, which no
+		// crash recovery reads.
+		s := storetest.MustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "billing.db"))
+		for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "temp_store": "2"} {
+			var got string
+			if err := s.WriterDB().QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("writer's %s = %s, want %s", pragma, got, want)
+			}
+		}
+	})
 	t.Run("SQLiteFile/MixedConcurrentLoadNeverLocked", func(t *testing.T) {
 		// Transactions, single writes and reads at once: writers queue, readers
 		// read beside them, and nothing fails with SQLITE_BUSY.
