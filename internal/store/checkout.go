@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
-
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/billingd/billingd/internal/billing"
 )
@@ -89,40 +86,78 @@ const (
 	sessionIsOpen      = "status = ? AND expires_at > ?" // CheckoutOpen, the time
 )
 
+// checkoutSessionColumns are checkoutSessionRow's columns, in the order of
+// its fields.
+var checkoutSessionColumns = []string{"id", "org_id", "plan", "interval", "price_id", "quantity", "status", "url",
+	"expires_at", "subscription_id", "customer_id", "created_by", "request_hash", "created_at", "updated_at"}
+
+func (r *checkoutSessionRow) fields() []any {
+	return []any{&r.ID, &r.OrgID, &r.Plan, &r.Interval, &r.PriceID, &r.Quantity, &r.Status, &r.URL,
+		&r.ExpiresAt, &r.SubscriptionID, &r.CustomerID, &r.CreatedBy, &r.RequestHash, &r.CreatedAt, &r.UpdatedAt}
+}
+
+func (r checkoutSessionRow) values() []any {
+	return []any{r.ID, r.OrgID, r.Plan, r.Interval, r.PriceID, r.Quantity, r.Status, r.URL,
+		r.ExpiresAt, r.SubscriptionID, r.CustomerID, r.CreatedBy, r.RequestHash, r.CreatedAt, r.UpdatedAt}
+}
+
+// saveCheckoutSessionSQL inserts a session or replaces every column of the
+// stored one but its created_at. Written out, not built by GORM: it is the
+// write of every checkout, and building it cost more than PostgreSQL's work.
+var saveCheckoutSessionSQL = func() string {
+	var set []string
+	for _, c := range checkoutSessionColumns {
+		if c != "id" && c != "created_at" {
+			set = append(set, `"`+c+`" = excluded."`+c+`"`)
+		}
+	}
+	return "INSERT INTO checkout_sessions (" + columnList("", checkoutSessionColumns) + ") VALUES (?" +
+		strings.Repeat(", ?", len(checkoutSessionColumns)-1) + `) ON CONFLICT ("id") DO UPDATE SET ` + strings.Join(set, ", ")
+}()
+
 // SaveCheckoutSession inserts or replaces a session. CreatedAt is set on the
 // first insert (now, when zero) and kept by later saves; a zero UpdatedAt is
 // stored as now.
 func (s *Store) SaveCheckoutSession(ctx context.Context, cs billing.CheckoutSession) error {
-	row := fromCheckoutSession(cs)
-	return upsert(ctx, s, "save checkout session", &row)
+	_, err := exec(ctx, s.db, "save checkout session", saveCheckoutSessionSQL, fromCheckoutSession(cs).values()...)
+	return err
 }
 
 // CheckoutState reads what a checkout for orgID decides on in one query: a
 // checkout of an org with a Customer then costs this read, the Stripe call and
 // the write of its session. Rows that do not exist are left zero.
 func (s *Store) CheckoutState(ctx context.Context, orgID, idempotencyKey string, at time.Time) (billing.CheckoutState, error) {
-	query, err := checkoutStateQuery(s.db)
+	var r checkoutStateRow
+	args := []any{orgID, string(billing.CheckoutOpen), storedTime(at), idempotencyKey}
+	err := queryRow(ctx, s.db, "checkout state", checkoutStateSQL, args, func(rows *sql.Rows) error {
+		fields, err := orZero(r.fields())
+		if err != nil {
+			return err
+		}
+		return rows.Scan(fields...)
+	})
 	if err != nil {
 		return billing.CheckoutState{}, err
 	}
-	var row checkoutStateRow
-	err = s.db.WithContext(ctx).
-		Raw(query, orgID, string(billing.CheckoutOpen), storedTime(at), idempotencyKey).
-		Take(&row).Error
-	if err != nil {
-		return billing.CheckoutState{}, dbError("checkout state", err)
-	}
-	return row.toCheckoutState(), nil
+	return r.toCheckoutState(), nil
 }
 
-// checkoutStateRow is one row of checkoutStateQuery: each table's columns
-// under a prefix of its own, NULL where the row does not exist.
+// checkoutStateRow is the row of checkoutStateSQL: each table's row, zero
+// where the outer join found none.
 type checkoutStateRow struct {
-	Org             organizationRow    `gorm:"embedded;embeddedPrefix:org_"`
-	Entitlement     entitlementRow     `gorm:"embedded;embeddedPrefix:ent_"`
-	Open            checkoutSessionRow `gorm:"embedded;embeddedPrefix:open_"`
-	Idempotent      idempotencyKeyRow  `gorm:"embedded;embeddedPrefix:key_"`
-	LatestSessionID *string
+	Org             organizationRow
+	Entitlement     entitlementRow
+	Open            checkoutSessionRow
+	Idempotent      idempotencyKeyRow
+	LatestSessionID string
+}
+
+func (r *checkoutStateRow) fields() []any {
+	f := make([]any, 0, 40) // every column of checkoutStateSQL
+	f = append(f, r.Org.fields()...)
+	f = append(f, r.Entitlement.fields()...)
+	f = append(f, r.Open.fields()...)
+	return append(append(f, r.Idempotent.fields()...), &r.LatestSessionID)
 }
 
 func (r checkoutStateRow) toCheckoutState() billing.CheckoutState {
@@ -142,50 +177,67 @@ func (r checkoutStateRow) toCheckoutState() billing.CheckoutState {
 		ir := toIdempotentResponse(r.Idempotent)
 		st.Idempotent = &ir
 	}
-	if r.LatestSessionID != nil {
-		st.LatestSessionID = *r.LatestSessionID
-	}
+	st.LatestSessionID = r.LatestSessionID
 	return st
 }
 
-// checkoutStateQueries caches checkoutStateQuery by dialect.
-var checkoutStateQueries sync.Map // dialect name → string
+// checkoutStateSQL is a one-row seed, LEFT JOINed to the org's rows, in the
+// columns of each row type. Its parameters, in order: the org id,
+// CheckoutOpen, the time, the key.
+var checkoutStateSQL = "SELECT " + columnList("o", organizationColumns) + ", " + columnList("e", entitlementColumns) + ", " +
+	columnList("s", checkoutSessionColumns) + ", " + columnList("k", idempotencyKeyColumns) +
+	", (SELECT id FROM checkout_sessions WHERE org_id = q.org_id ORDER BY " + newestSessionFirst + " LIMIT 1)" +
+	" FROM (SELECT CAST(? AS TEXT) AS org_id) q" +
+	" LEFT JOIN organizations o ON o.id = q.org_id" +
+	" LEFT JOIN entitlements e ON e.org_id = q.org_id" +
+	" LEFT JOIN checkout_sessions s ON s.id = (SELECT id FROM checkout_sessions WHERE org_id = q.org_id AND " + sessionIsOpen +
+	" ORDER BY " + newestSessionFirst + " LIMIT 1)" +
+	` LEFT JOIN idempotency_keys k ON k.org_id = q.org_id AND k."key" = ?`
 
-// checkoutStateQuery is the SQL of CheckoutState: a one-row seed, LEFT JOINed
-// to the org's rows. Its select lists come from the row types, so that a column
-// added to one is read here too.
-func checkoutStateQuery(db *gorm.DB) (string, error) {
-	dialect := db.Dialector.Name()
-	if q, ok := checkoutStateQueries.Load(dialect); ok {
-		return q.(string), nil
-	}
-	stmt := &gorm.Statement{DB: db}
-	var lists []string
-	for _, t := range []struct {
-		model         any
-		alias, prefix string
-	}{
-		{&organizationRow{}, "o", "org_"},
-		{&entitlementRow{}, "e", "ent_"},
-		{&checkoutSessionRow{}, "s", "open_"},
-		{&idempotencyKeyRow{}, "k", "key_"},
-	} {
-		if err := stmt.Parse(t.model); err != nil {
-			return "", fmt.Errorf("store: checkout state: %w", err)
-		}
-		for _, name := range stmt.Schema.DBNames {
-			lists = append(lists, stmt.Quote(clause.Column{Table: t.alias, Name: name, Alias: t.prefix + name}))
+// orZero wraps fields (pointers) so that a NULL leaves them zero: the
+// columns of an outer join that found no row, which the fields' own types
+// cannot hold. A type switch, not reflection, which cost more than the rest
+// of the scan.
+func orZero(fields []any) ([]any, error) {
+	out := make([]any, len(fields))
+	for i, f := range fields {
+		switch p := f.(type) {
+		case *string:
+			out[i] = nullable[string]{p}
+		case *int:
+			out[i] = nullable[int]{p}
+		case *int64:
+			out[i] = nullable[int64]{p}
+		case *bool:
+			out[i] = nullable[bool]{p}
+		case *time.Time:
+			out[i] = nullable[time.Time]{p}
+		case **string, **time.Time: // NULL is nil already
+			out[i] = p
+		default:
+			return nil, fmt.Errorf("store: cannot scan a NULL into %T", f)
 		}
 	}
-	// Its parameters, in order: the org id, CheckoutOpen, the time, the key.
-	q := "SELECT " + strings.Join(lists, ", ") +
-		", (SELECT id FROM checkout_sessions WHERE org_id = q.org_id ORDER BY " + newestSessionFirst + " LIMIT 1) AS latest_session_id" +
-		" FROM (SELECT CAST(? AS TEXT) AS org_id) q" +
-		" LEFT JOIN organizations o ON o.id = q.org_id" +
-		" LEFT JOIN entitlements e ON e.org_id = q.org_id" +
-		" LEFT JOIN checkout_sessions s ON s.id = (SELECT id FROM checkout_sessions WHERE org_id = q.org_id AND " + sessionIsOpen +
-		" ORDER BY " + newestSessionFirst + " LIMIT 1)" +
-		" LEFT JOIN idempotency_keys k ON k.org_id = q.org_id AND k." + stmt.Quote("key") + " = ?"
-	checkoutStateQueries.Store(dialect, q)
-	return q, nil
+	return out, nil
+}
+
+// nullable scans into *p as database/sql would, but leaves it as it is on a NULL.
+type nullable[T any] struct{ p *T }
+
+func (n nullable[T]) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case T: // most columns: no conversion, and no allocation
+		*n.p = v
+		return nil
+	}
+	var v sql.Null[T]
+	if err := v.Scan(src); err != nil {
+		return err
+	}
+	if v.Valid {
+		*n.p = v.V
+	}
+	return nil
 }

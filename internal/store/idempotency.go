@@ -2,9 +2,8 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
-
-	"gorm.io/gorm/clause"
 
 	"github.com/billingd/billingd/internal/billing"
 )
@@ -18,6 +17,14 @@ type idempotencyKeyRow struct {
 }
 
 func (idempotencyKeyRow) TableName() string { return "idempotency_keys" }
+
+// idempotencyKeyColumns are idempotencyKeyRow's columns, in the order of its
+// fields.
+var idempotencyKeyColumns = []string{"org_id", "key", "request_hash", "session_id", "created_at"}
+
+func (r *idempotencyKeyRow) fields() []any {
+	return []any{&r.OrgID, &r.Key, &r.RequestHash, &r.SessionID, &r.CreatedAt}
+}
 
 func toIdempotentResponse(r idempotencyKeyRow) billing.IdempotentResponse {
 	return billing.IdempotentResponse{
@@ -39,15 +46,16 @@ func fromIdempotentResponse(r billing.IdempotentResponse) idempotencyKeyRow {
 	}
 }
 
+func (r idempotencyKeyRow) values() []any {
+	return []any{r.OrgID, r.Key, r.RequestHash, r.SessionID, r.CreatedAt}
+}
+
+var saveIdempotentResponseSQL = "INSERT INTO idempotency_keys (" + columnList("", idempotencyKeyColumns) + ") VALUES (?" +
+	strings.Repeat(", ?", len(idempotencyKeyColumns)-1) + `) ON CONFLICT ("org_id", "key") DO NOTHING`
+
 // SaveIdempotentResponse stores a response unless one exists for (OrgID, Key):
 // the first response wins, so a retry can never change an earlier answer.
 func (s *Store) SaveIdempotentResponse(ctx context.Context, r billing.IdempotentResponse) error {
-	row := fromIdempotentResponse(r)
-	err := s.db.WithContext(ctx).
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "org_id"}, {Name: "key"}}, DoNothing: true}).
-		Create(&row).Error
-	if err != nil {
-		return dbError("save idempotent response", err)
-	}
-	return nil
+	_, err := exec(ctx, s.db, "save idempotent response", saveIdempotentResponseSQL, fromIdempotentResponse(r).values()...)
+	return err
 }
