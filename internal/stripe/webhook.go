@@ -36,46 +36,99 @@ func (v WebhookVerifier) ParseEvent(payload []byte, sigHeader string) (billing.E
 // For the types billing acts on (see billing/event.go) the matching object field
 // of the Event is set; for any other type only ID, Type and Created are.
 func ParseEvent(payload []byte, sigHeader, secret string) (billing.Event, error) {
-	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, secret, webhook.ConstructEventOptions{
-		Tolerance: SignatureTolerance,
-		// Objects are read by local shapes that know every version's layout.
-		IgnoreAPIVersionMismatch: true,
-	})
+	// stripe-go's ConstructEvent would also decode the whole object into a
+	// map that billingd never reads; the check of the signature is the same.
+	err := webhook.ValidatePayloadWithTolerance(payload, sigHeader, secret, SignatureTolerance)
 	switch {
 	case isSignatureError(err):
 		return billing.Event{}, &billing.Error{Code: billing.EBadSignature, Message: "Invalid Stripe signature", Err: err}
 	case err != nil:
 		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed Stripe event", Err: err}
 	}
-	return toEvent(e)
+	return DecodeEvent(payload)
 }
 
 // DecodeEvent reads an event that needs no signature because billingd fetched
 // it from Stripe's API itself (reconcile lists undelivered events), exactly as
 // ParseEvent reads a delivered one.
 func DecodeEvent(payload []byte) (billing.Event, error) {
-	var e stripego.Event
+	var e eventJSON
 	if err := json.Unmarshal(payload, &e); err != nil {
 		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed Stripe event", Err: err}
 	}
-	return toEvent(e)
+	if e.Data != nil && e.Data.Object == nil {
+		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed Stripe event", Err: errNoDataObject}
+	}
+	return readEvent(e)
 }
 
-// toEvent reads the parts of a Stripe event billing acts on.
+// eventJSON is a Stripe event as stripe-go's Event reads it, field by field
+// and type by type, so that it accepts and refuses the same payloads, but
+// with data.object kept raw: the object is read once, by the shapes in
+// object.go.
+type eventJSON struct {
+	Account         string                 `json:"account"`
+	APIVersion      string                 `json:"api_version"`
+	Context         string                 `json:"context"`
+	Created         int64                  `json:"created"`
+	Data            *eventDataJSON         `json:"data"`
+	ID              string                 `json:"id"`
+	Livemode        bool                   `json:"livemode"`
+	Object          string                 `json:"object"`
+	PendingWebhooks int64                  `json:"pending_webhooks"`
+	Request         *stripego.EventRequest `json:"request"`
+	Type            string                 `json:"type"`
+}
+
+// eventDataJSON is stripe-go's EventData, which decodes both of these into
+// maps: each must be a JSON object or null, and object must be there.
+type eventDataJSON struct {
+	Object             rawObject `json:"object"`
+	PreviousAttributes rawObject `json:"previous_attributes"`
+}
+
+// rawObject is a JSON object or null, as it came; nil when absent.
+type rawObject []byte
+
+var (
+	errNotObject    = errors.New("not a JSON object")
+	errNoDataObject = errors.New("event data has no object")
+)
+
+func (o *rawObject) UnmarshalJSON(b []byte) error {
+	// encoding/json hands over one whole, valid value: its first byte says what it is.
+	if b[0] != '{' && string(b) != "null" {
+		return errNotObject
+	}
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
+// toEvent reads an event stripe-go decoded (the API's list of events) as
+// readEvent reads a delivered one.
 func toEvent(e stripego.Event) (billing.Event, error) {
+	lean := eventJSON{ID: e.ID, Type: string(e.Type), Created: e.Created}
+	if e.Data != nil {
+		lean.Data = &eventDataJSON{Object: rawObject(e.Data.Raw)}
+	}
+	return readEvent(lean)
+}
+
+// readEvent reads the parts of a Stripe event billing acts on.
+func readEvent(e eventJSON) (billing.Event, error) {
 	switch {
 	case e.ID == "" || e.Type == "":
 		return billing.Event{}, billing.Errorf(billing.EBadRequest, "Stripe event has no id or type")
 	}
 
-	ev := billing.Event{ID: e.ID, Type: string(e.Type), Created: time.Unix(e.Created, 0).UTC()}
+	ev := billing.Event{ID: e.ID, Type: e.Type, Created: time.Unix(e.Created, 0).UTC()}
 	if e.Data == nil {
 		if kindOf(ev.Type) != noObject {
 			return billing.Event{}, billing.Errorf(billing.EBadRequest, "Stripe event %s has no data.object", ev.ID)
 		}
 		return ev, nil
 	}
-	if err := readObject(&ev, e.Data.Raw); err != nil {
+	if err := readObject(&ev, e.Data.Object); err != nil {
 		return billing.Event{}, &billing.Error{Code: billing.EBadRequest, Message: "Malformed " + ev.Type + " object in Stripe event", Err: err}
 	}
 	if !storable(reflect.ValueOf(ev)) {
