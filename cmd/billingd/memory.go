@@ -32,9 +32,10 @@ const (
 	goroutinesMetric  = "/sched/goroutines:goroutines"
 )
 
-// returnFreedMemory checks every interval until ctx ends.
-func returnFreedMemory(ctx context.Context, interval time.Duration, threshold uint64) {
-	r := &memoryReturner{threshold: threshold}
+// returnFreedMemory checks every interval until ctx ends; held counts the
+// long-polls held apart from any goroutine (httpapi.Lifecycle.Held).
+func returnFreedMemory(ctx context.Context, interval time.Duration, threshold uint64, held func() int) {
+	r := &memoryReturner{threshold: threshold, held: held}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -52,7 +53,8 @@ func returnFreedMemory(ctx context.Context, interval time.Duration, threshold ui
 //
 // When a burst ends, its memory is not free yet: it is garbage, and with the
 // heap far below the goal the burst set, no collection may run for minutes.
-// A burst of connections ending shows as the goroutines dropping to half
+// A burst of connections ending shows as the goroutines and the held
+// long-polls (which have no goroutine while they wait) dropping to half
 // their peak; then it collects, and FreeOSMemory collects again, which also
 // drops what the first collection only moved to sync.Pool's victim caches
 // (net/http's buffers of every closed connection), and returns what is
@@ -62,20 +64,24 @@ func returnFreedMemory(ctx context.Context, interval time.Duration, threshold ui
 // scavenger returns in the background.
 type memoryReturner struct {
 	threshold uint64
-	peak      uint64 // most goroutines seen since a burst last ended
+	held      func() int // nil: none
+	peak      uint64     // most goroutines and held polls seen since a burst last ended
 }
 
 // check runs once, and reports whether it returned memory.
 func (r *memoryReturner) check() bool {
 	sample := []metrics.Sample{{Name: heapFreeMetric}, {Name: heapObjectsMetric}, {Name: goroutinesMetric}}
 	metrics.Read(sample)
-	free, objects, goroutines := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64()
-	r.peak = max(r.peak, goroutines)
-	if ended := 2*goroutines <= r.peak; !ended || free+objects < r.threshold {
+	free, objects, open := sample[0].Value.Uint64(), sample[1].Value.Uint64(), sample[2].Value.Uint64()
+	if r.held != nil {
+		open += uint64(r.held())
+	}
+	r.peak = max(r.peak, open)
+	if ended := 2*open <= r.peak; !ended || free+objects < r.threshold {
 		return false
 	}
 	runtime.GC() // FreeOSMemory's own collection then empties the victim caches
 	debug.FreeOSMemory()
-	r.peak = goroutines
+	r.peak = open
 	return true
 }

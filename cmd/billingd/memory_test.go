@@ -109,6 +109,35 @@ func TestMemoryReturner_NoCollectionWhileConnectionsStay(t *testing.T) {
 	}
 }
 
+// TestMemoryReturner_HeldPollsAreConnections: held long-polls keep no
+// goroutine, yet their end is a burst's end too.
+func TestMemoryReturner_HeldPollsAreConnections(t *testing.T) {
+	held := 2000
+	r := &memoryReturner{threshold: 64 << 20, held: func() int { return held }}
+	debug.FreeOSMemory()
+	burst = allocate(256)
+	runtime.GC()
+	if r.check() {
+		t.Fatal("released while the polls are held")
+	}
+	burst = nil
+	gcs := collections()
+	if r.check() {
+		t.Fatal("released while the polls are held")
+	}
+	if n := collections() - gcs; n != 0 {
+		t.Fatalf("%d collections forced while the polls are held", n)
+	}
+	held = 0
+	before := released()
+	if !r.check() {
+		t.Fatal("256 MiB garbage after the held polls ended, yet nothing released")
+	}
+	if got := released() - before; got < 128<<20 {
+		t.Fatalf("released %d MiB after a 256 MiB burst, want most of it", got>>20)
+	}
+}
+
 func TestMemoryReturner_LittleFree(t *testing.T) {
 	r := &memoryReturner{threshold: 1 << 40}
 	if r.check() {

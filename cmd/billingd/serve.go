@@ -98,12 +98,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 		return err
 	}
 	defer stopJobsAfter(queue.Stop, logger)
-	go returnFreedMemory(ctx, freedMemoryCheck, freedMemoryThreshold)
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
 	life := httpapi.NewLifecycle()
+	go returnFreedMemory(ctx, freedMemoryCheck, freedMemoryThreshold, life.Held)
 	deps := httpapi.Deps{
 		Service: svc, Verifier: verifier, Logger: logger,
 		ParseEvent: stripe.WebhookVerifier{Secret: cfg.StripeWebhookSecret}.ParseEvent,

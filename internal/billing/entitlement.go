@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -234,50 +235,146 @@ func checkoutReady(cs CheckoutSession, v EntitlementView) bool {
 
 // WaitEntitlement holds a long-poll until it has something worth answering,
 // and returns the current state then or when wait has passed, ctx ends or
-// stop is closed (the caller wants the current state at once: a process that
-// drains its polls), whichever comes first. It never fails because of the
-// timeout.
+// drain does (the caller wants the current state at once: a process that
+// drains its polls; nil never ends), whichever comes first. It never fails
+// because of the timeout.
 // What is worth answering depends on what the caller holds:
 //   - since (the client's ETag): any ETag other than since;
 //   - no since but a session id (a success page): the checkout being ready or
 //     expired. The session turning complete before its subscription arrives
 //     changes the ETag but is not the answer such a page waits for;
 //   - neither: any ETag other than the one when the call began.
-func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration, stop <-chan struct{}) (EntitlementView, error) {
-	// Subscribe before reading, so that a write between the read and the wait
-	// still wakes us.
-	wake, unsubscribe := s.notifier.Subscribe(q.OrgID)
-	defer unsubscribe()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var last EntitlementView
-	for first := true; ; first = false {
-		v, read, err := s.pollRead(ctx, q, timer.C)
-		switch {
-		case !read && first:
-			return v, Errorf(EUnavailable, "Too many long-polls are reading at once; retry")
-		case !read:
-			return last, nil
-		case err != nil:
-			return v, err
-		}
-		if since == "" && q.SessionID == "" {
-			since = v.ETag()
-		}
-		if worthAnswering(v, since) {
-			return v, nil
-		}
-		last = v
-		select {
-		case <-wake:
-		case <-timer.C:
-			return v, nil
-		case <-ctx.Done():
-			return v, nil
-		case <-stop:
-			return v, nil
-		}
+func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration, drain context.Context) (EntitlementView, error) {
+	type result struct {
+		v   EntitlementView
+		err error
 	}
+	done := make(chan result, 1)
+	s.WatchEntitlement(ctx, q, since, wait, drain, func(v EntitlementView, err error) { done <- result{v, err} })
+	r := <-done
+	return r.v, r.err
+}
+
+// WatchEntitlement is WaitEntitlement for a caller that gives the wait no
+// goroutine: answer is called once, on a goroutine of its own, with what
+// WaitEntitlement would return. Meanwhile the poll is a few callbacks (the
+// org's notifications, its timer, ctx and drain ending), and a goroutine
+// only while it reads, so thousands of held polls cost little memory.
+func (s *Service) WatchEntitlement(ctx context.Context, q EntitlementQuery, since string, wait time.Duration, drain context.Context, answer func(EntitlementView, error)) {
+	if drain == nil {
+		drain = context.Background()
+	}
+	w := &entitlementWatch{s: s, ctx: ctx, drain: drain, q: q, since: since, answer: answer, timeUp: make(chan time.Time)}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Subscribed before the first read, so that a write between the read and
+	// the wait still wakes it.
+	w.unsubscribe = s.notifier.SubscribeFunc(q.OrgID, w.kick)
+	w.timer = time.AfterFunc(wait, func() { close(w.timeUp); w.kick() })
+	w.stopCtx = context.AfterFunc(ctx, w.kick)
+	w.stopDrain = context.AfterFunc(drain, w.kick)
+	w.startLocked()
+}
+
+// entitlementWatch is one WatchEntitlement. Each kick (a notification, the
+// timer, ctx or drain ending) runs step on a goroutine unless one runs
+// already, which then loops once more.
+type entitlementWatch struct {
+	s      *Service
+	ctx    context.Context
+	drain  context.Context
+	q      EntitlementQuery
+	answer func(EntitlementView, error)
+	timeUp chan time.Time // closed when wait has passed
+
+	unsubscribe         func()
+	timer               *time.Timer
+	stopCtx, stopDrain  func() bool
+	mu                  sync.Mutex
+	running, again, end bool
+
+	// Only step touches these.
+	since string
+	last  EntitlementView
+	reads int
+}
+
+func (w *entitlementWatch) kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.end {
+		return
+	}
+	if w.running {
+		w.again = true
+		return
+	}
+	w.startLocked()
+}
+
+func (w *entitlementWatch) startLocked() {
+	w.running, w.again = true, false
+	go w.step()
+}
+
+// ended reports whether the wait is over without anything to read: its time
+// passed, or ctx or drain ended.
+func (w *entitlementWatch) ended() bool {
+	select {
+	case <-w.timeUp:
+		return true
+	default:
+	}
+	return w.ctx.Err() != nil || w.drain.Err() != nil
+}
+
+func (w *entitlementWatch) step() {
+	for {
+		if w.reads > 0 && w.ended() {
+			w.finish(w.last, nil)
+			return
+		}
+		v, read, err := w.s.pollRead(w.ctx, w.q, w.timeUp)
+		switch {
+		case !read && w.reads == 0:
+			w.finish(v, Errorf(EUnavailable, "Too many long-polls are reading at once; retry"))
+			return
+		case !read:
+			w.finish(w.last, nil)
+			return
+		case err != nil:
+			w.finish(v, err)
+			return
+		}
+		if w.reads++; w.reads == 1 && w.since == "" && w.q.SessionID == "" {
+			w.since = v.ETag()
+		}
+		if worthAnswering(v, w.since) || w.ended() {
+			w.finish(v, nil)
+			return
+		}
+		w.last = v
+		w.mu.Lock()
+		if !w.again {
+			w.running = false // until the next kick
+			w.mu.Unlock()
+			return
+		}
+		w.again = false
+		w.mu.Unlock()
+	}
+}
+
+// finish ends the watch and answers.
+func (w *entitlementWatch) finish(v EntitlementView, err error) {
+	w.mu.Lock()
+	w.end = true
+	w.mu.Unlock()
+	w.unsubscribe()
+	w.timer.Stop()
+	w.stopCtx()
+	w.stopDrain()
+	w.answer(v, err)
 }
 
 // pollReadsAtOnce is how many long-polls read at once. Thousands opened
@@ -288,8 +385,8 @@ func (s *Service) WaitEntitlement(ctx context.Context, q EntitlementQuery, since
 const pollReadsAtOnce = 16
 
 // pollRead is a long-poll's read of q, once pollReads admits it. It reports
-// false, having read nothing, when the poll's time runs out (timeUp) or its
-// caller leaves while it is queued.
+// false, having read nothing, when the poll's time runs out (timeUp closes)
+// or its caller leaves while it is queued.
 func (s *Service) pollRead(ctx context.Context, q EntitlementQuery, timeUp <-chan time.Time) (EntitlementView, bool, error) {
 	select {
 	case s.pollReads <- struct{}{}:
@@ -299,16 +396,7 @@ func (s *Service) pollRead(ctx context.Context, q EntitlementQuery, timeUp <-cha
 		return EntitlementView{}, false, nil
 	}
 	defer func() { <-s.pollReads }()
-	// On a goroutine of its own, which ends with the read: the poll's own
-	// goroutine, one of thousands that wait, never grows to the read's stack.
-	var v EntitlementView
-	var err error
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		v, err = s.EntitlementFor(ctx, q)
-	}()
-	<-read
+	v, err := s.EntitlementFor(ctx, q)
 	return v, true, err
 }
 

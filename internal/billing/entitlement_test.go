@@ -88,7 +88,7 @@ func TestEntitlement(t *testing.T) {
 
 	t.Run("DrainReleasesWaiters", func(t *testing.T) {
 		e := newSQLiteEnv(t)
-		drain := make(chan struct{})
+		drain, drainNow := context.WithCancel(context.Background())
 		done := make(chan time.Time, 1)
 		go func() {
 			_, _ = e.svc.WaitEntitlement(ctx, billing.EntitlementQuery{OrgID: "org_a"}, "", 20*time.Second, drain)
@@ -96,7 +96,7 @@ func TestEntitlement(t *testing.T) {
 		}()
 		waitForWaiters(t, e, 1)
 		drained := time.Now()
-		close(drain)
+		drainNow()
 		select {
 		case at := <-done:
 			if lag := at.Sub(drained); lag > time.Second {

@@ -147,6 +147,9 @@ type Notifier interface {
 	// Subscribe returns a channel that receives after each Notify for orgID, and
 	// a function to stop receiving. The channel may coalesce notifications.
 	Subscribe(orgID string) (<-chan struct{}, func())
+	// SubscribeFunc calls wake after each Notify for orgID, until the returned
+	// func is called. wake must not block: it may run under the notifier's lock.
+	SubscribeFunc(orgID string, wake func()) (unsubscribe func())
 	// Notify wakes every subscriber of orgID.
 	Notify(ctx context.Context, orgID string)
 }

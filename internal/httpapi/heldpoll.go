@@ -13,10 +13,11 @@ import (
 	"github.com/billingd/billingd/internal/billing"
 )
 
-// A long-poll that has to wait takes its connection from net/http and waits
-// apart, in a goroutine that has only waiting to do. net/http would keep its
-// connection goroutine, grown to the deepest stack the request reached, and
-// its buffers for the whole wait: about 50 KiB a poll, where this keeps a few.
+// A long-poll takes its connection from net/http and waits apart, with no
+// goroutine of its own while it waits (billing.Service.WatchEntitlement).
+// net/http would keep its connection goroutine, grown to the deepest stack
+// the request reached, and its buffers for the whole wait: about 50 KiB a
+// poll, where this keeps a few.
 // The answer is written on the connection as net/http would have written it,
 // with Connection: close (the connection is not handed back to net/http), and
 // logged and measured as any request is.
@@ -47,7 +48,9 @@ func (r heldEntitlement) VisitGetEntitlementResponse(w http.ResponseWriter) erro
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// Not HTTP/1 (or a test's recorder): wait here, as any handler would.
-		v, err := r.answer(r.ctx)
+		done := r.s.metrics.LongPollStarted()
+		defer done()
+		v, err := r.s.svc.WaitEntitlement(r.ctx, r.q, r.since, r.wait, r.s.life.drained)
 		if err != nil {
 			return err
 		}
@@ -55,44 +58,39 @@ func (r heldEntitlement) VisitGetEntitlementResponse(w http.ResponseWriter) erro
 	}
 	info := infoFrom(r.ctx)
 	info.held = true
-	p := &heldPoll{
-		heldEntitlement: r, conn: conn, header: header, start: info.start, release: r.s.life.hold(),
-	}
+	p := &heldPoll{s: r.s, conn: conn, header: header, start: info.start, release: r.s.life.hold()}
 	// The request's values (its id and caller, for the log) but not its
-	// cancellation, which ends when this handler returns.
-	p.ctx = context.WithoutCancel(r.ctx)
+	// cancellation, which ends when this handler returns; a client that hangs
+	// up ends it instead, once heldConns sees it.
+	ctx, hungUp := context.WithCancel(context.WithoutCancel(r.ctx))
+	p.ctx = ctx
 	// net/http's read deadline would end the wait early.
 	_ = conn.SetReadDeadline(time.Time{})
-	go p.serve()
-	return nil
-}
-
-// answer waits for the poll's answer.
-func (r heldEntitlement) answer(ctx context.Context) (billing.EntitlementView, error) {
+	r.s.heldConns.watch(conn, hungUp)
 	done := r.s.metrics.LongPollStarted()
-	defer done()
-	return r.s.svc.WaitEntitlement(ctx, r.q, r.since, r.wait, r.s.life.drain)
+	r.s.svc.WatchEntitlement(ctx, r.q, r.since, r.wait, r.s.life.drained, func(v billing.EntitlementView, err error) {
+		done()
+		r.s.heldConns.forget(conn)
+		hungUp()
+		p.respond(v, err)
+	})
+	return nil
 }
 
 // heldPoll is a long-poll waiting apart from net/http.
 type heldPoll struct {
-	heldEntitlement
+	s       *Server
 	conn    net.Conn
 	header  http.Header
+	ctx     context.Context
 	start   time.Time
 	release func()
 }
 
-// serve answers the poll, then closes the connection. A client that hangs
-// up ends the wait as a cancelled request would, once heldConns sees it.
-func (p *heldPoll) serve() {
+// respond writes the poll's answer, closes the connection, and logs and
+// measures the request.
+func (p *heldPoll) respond(v billing.EntitlementView, err error) {
 	defer p.release()
-	ctx, hungUp := context.WithCancel(p.ctx)
-	p.s.heldConns.watch(p.conn, hungUp)
-	v, err := p.answer(ctx)
-	p.s.heldConns.forget(p.conn)
-	hungUp()
-
 	res := &bufferedResponse{header: p.header}
 	if err != nil {
 		p.s.writeErrorTo(p.ctx, res, err)

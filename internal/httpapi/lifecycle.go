@@ -24,8 +24,8 @@ type Pinger interface {
 // concurrent use.
 type Lifecycle struct {
 	shuttingDown atomic.Bool
-	drain        chan struct{}
-	drainOnce    sync.Once
+	drained      context.Context // ends with Drain
+	drain        context.CancelFunc
 
 	mu       sync.Mutex
 	held     int           // long-polls waiting apart from net/http (heldPoll)
@@ -33,7 +33,11 @@ type Lifecycle struct {
 }
 
 // NewLifecycle returns the state of a process that serves.
-func NewLifecycle() *Lifecycle { return &Lifecycle{drain: make(chan struct{})} }
+func NewLifecycle() *Lifecycle {
+	l := &Lifecycle{}
+	l.drained, l.drain = context.WithCancel(context.Background())
+	return l
+}
 
 // BeginShutdown makes /readyz fail from now on: the process is about to stop,
 // and load balancers should route new requests elsewhere while it still serves.
@@ -41,7 +45,7 @@ func (l *Lifecycle) BeginShutdown() { l.shuttingDown.Store(true) }
 
 // Drain makes every long-poll, held now or later, answer at once with the
 // current state: the process is shutting down and must not wait out the polls.
-func (l *Lifecycle) Drain() { l.drainOnce.Do(func() { close(l.drain) }) }
+func (l *Lifecycle) Drain() { l.drain() }
 
 // WaitHeld waits until every long-poll held apart from net/http has been
 // answered, or ctx ends. http.Server.Shutdown does not wait for them: their
@@ -60,6 +64,13 @@ func (l *Lifecycle) WaitHeld(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Held is how many long-polls are held apart from net/http now.
+func (l *Lifecycle) Held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held
 }
 
 // hold counts a long-poll as held until the returned func is called, once.

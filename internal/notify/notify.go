@@ -13,9 +13,13 @@ import (
 // Local fans notifications out to subscribers in this process.
 type Local struct {
 	mu       sync.Mutex
-	subs     map[string]map[chan struct{}]struct{}
+	subs     map[string]map[*subscriber]struct{}
 	onChange []func(orgID string)
 }
+
+// subscriber is one Subscribe or SubscribeFunc; its wake runs under Local's
+// lock, so it must not block.
+type subscriber struct{ wake func() }
 
 var (
 	_ billing.Notifier   = (*Local)(nil)
@@ -32,22 +36,35 @@ func (l *Local) OnChange(fn func(orgID string)) {
 }
 
 // NewLocal returns an in-process notifier.
-func NewLocal() *Local { return &Local{subs: map[string]map[chan struct{}]struct{}{}} }
+func NewLocal() *Local { return &Local{subs: map[string]map[*subscriber]struct{}{}} }
 
 // Subscribe returns a channel that receives after Notify(orgID). Notifications
 // coalesce: a subscriber that has not yet drained one misses nothing, because it
 // re-reads the state after waking.
 func (l *Local) Subscribe(orgID string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
+	return ch, l.SubscribeFunc(orgID, func() {
+		select {
+		case ch <- struct{}{}:
+		default: // one already signalled stays so
+		}
+	})
+}
+
+// SubscribeFunc implements billing.Notifier: wake is called after each
+// Notify(orgID), with the notifier's lock held, until the returned func is
+// called.
+func (l *Local) SubscribeFunc(orgID string, wake func()) (unsubscribe func()) {
+	sub := &subscriber{wake: wake}
 	l.mu.Lock()
 	if l.subs[orgID] == nil {
-		l.subs[orgID] = map[chan struct{}]struct{}{}
+		l.subs[orgID] = map[*subscriber]struct{}{}
 	}
-	l.subs[orgID][ch] = struct{}{}
+	l.subs[orgID][sub] = struct{}{}
 	l.mu.Unlock()
-	return ch, func() {
+	return func() {
 		l.mu.Lock()
-		delete(l.subs[orgID], ch)
+		delete(l.subs[orgID], sub)
 		if len(l.subs[orgID]) == 0 {
 			delete(l.subs, orgID)
 		}
@@ -78,13 +95,10 @@ func (l *Local) NotifyAll() {
 	}
 }
 
-// wake signals each channel; one already signalled stays so (notifications coalesce).
-func wake(subs map[chan struct{}]struct{}) {
-	for ch := range subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+// wake wakes each subscriber.
+func wake(subs map[*subscriber]struct{}) {
+	for sub := range subs {
+		sub.wake()
 	}
 }
 

@@ -123,6 +123,11 @@ func Start(ctx context.Context, databaseURL string, local *notify.Local, opts Op
 // Subscribe implements billing.Notifier.
 func (n *Notifier) Subscribe(orgID string) (<-chan struct{}, func()) { return n.local.Subscribe(orgID) }
 
+// SubscribeFunc implements billing.Notifier.
+func (n *Notifier) SubscribeFunc(orgID string, wake func()) func() {
+	return n.local.SubscribeFunc(orgID, wake)
+}
+
 // OnChange implements billing.ChangeFeed. Changes from other replicas reach
 // fn through the local notifier, and a reconnect tells fn that any org may
 // have changed.
