@@ -299,7 +299,7 @@ func TestManifestChecks(t *testing.T) {
 		{"ErrProbePort", func(k *kubernetes) { billingd(k).LivenessProbe.HTTPGet.Port = "9090" }, `port "9090" is 9090`},
 		{"ErrContainerPort", func(k *kubernetes) { k.configMaps["billingd"]["PORT"] = "9090" }, "billingd listens on PORT 9090"},
 		{"ErrNoMemoryLimit", func(k *kubernetes) { delete(billingd(k).Resources.Limits, "memory") }, "limits.memory"},
-		{"ErrGoMemLimitAboveLimit", func(k *kubernetes) { billingd(k).Resources.Limits["memory"] = "256Mi" }, "GOMEMLIMIT 320MiB is not below limits.memory 256Mi"},
+		{"ErrGoMemLimitAboveLimit", func(k *kubernetes) { billingd(k).Resources.Limits["memory"] = "128Mi" }, "GOMEMLIMIT 200MiB is not below limits.memory 128Mi"},
 		{"ErrRoot", func(k *kubernetes) {
 			zero := 0
 			billingd(k).SecurityContext.RunAsUser = &zero
