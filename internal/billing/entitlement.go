@@ -336,6 +336,9 @@ func (w *entitlementWatch) step() {
 		}
 		v, read, err := w.s.pollRead(w.ctx, w.q, w.timeUp)
 		switch {
+		case !read && w.reads == 0 && w.ctx.Err() != nil:
+			w.finish(v, &Error{Code: EUnavailable, Message: "The request ended before it could be answered", Err: w.ctx.Err()})
+			return
 		case !read && w.reads == 0:
 			w.finish(v, Errorf(EUnavailable, "Too many long-polls are reading at once; retry"))
 			return
