@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/billingd/billingd/internal/auth"
@@ -131,6 +132,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer, ho
 	// Shutdown waits for in-flight requests; long-polls answer at once instead
 	// of holding it for up to 25 s.
 	srv.RegisterOnShutdown(life.Drain)
+	unused := trackUnusedConns(srv)
+	srv.RegisterOnShutdown(unused.closeAll)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
@@ -169,6 +172,41 @@ func shutdown(srv *http.Server, life *httpapi.Lifecycle, cfg config.Config, logg
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// unusedConns are the server's connections on which no request has begun.
+// http.Server.Shutdown waits for them until they are 5 s old, so a client
+// that opened one and sent nothing (a transport dialling ahead, a balancer
+// that connects early) would hold every shutdown that long, and one with a
+// grace period of 5 s or less would fail. They are closed once Shutdown
+// has closed the listener.
+type unusedConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// trackUnusedConns follows srv's connections through its ConnState hook.
+func trackUnusedConns(srv *http.Server) *unusedConns {
+	u := &unusedConns{conns: map[net.Conn]struct{}{}}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if st == http.StateNew {
+			u.conns[c] = struct{}{}
+		} else {
+			delete(u.conns, c)
+		}
+	}
+	return u
+}
+
+func (u *unusedConns) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		_ = c.Close()
+		delete(u.conns, c)
+	}
 }
 
 // ownWebhookURL is this process's webhook endpoint on loopback, listening at addr.
