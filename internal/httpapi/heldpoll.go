@@ -54,7 +54,7 @@ func (r heldEntitlement) VisitGetEntitlementResponse(w http.ResponseWriter) erro
 		if err != nil {
 			return err
 		}
-		return entitlementAnswer(v).VisitGetEntitlementResponse(w)
+		return entitlementAnswer(v, v.ETag()).VisitGetEntitlementResponse(w)
 	}
 	info := infoFrom(r.ctx)
 	info.held = true
@@ -95,7 +95,7 @@ func (p *heldPoll) respond(v billing.EntitlementView, err error) {
 	if err != nil {
 		p.s.writeErrorTo(p.ctx, res, err)
 	} else {
-		_ = entitlementAnswer(v).VisitGetEntitlementResponse(res)
+		_ = entitlementAnswer(v, v.ETag()).VisitGetEntitlementResponse(res)
 	}
 	_ = p.conn.SetWriteDeadline(time.Now().Add(heldWriteTimeout))
 	_ = res.writeTo(p.conn)
