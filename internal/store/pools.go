@@ -85,11 +85,11 @@ func openPools(loc Location, timeout time.Duration) (*pools, gorm.Dialector, goo
 			// deadline too, even when database/sql dials in the background.
 			cfg.ConnectTimeout = timeout
 		}
-		p.writer = stdlib.OpenDB(*cfg)
+		p.writer = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(encodePQArraysNatively))
 		readCfg := cfg.Copy()
 		// A write sent to the read pool by mistake fails instead of slipping by.
 		readCfg.RuntimeParams["default_transaction_read_only"] = "on"
-		p.reader = stdlib.OpenDB(*readCfg)
+		p.reader = stdlib.OpenDB(*readCfg, stdlib.OptionAfterConnect(encodePQArraysNatively))
 		for db, n := range map[*sql.DB]int{p.writer: postgresWriteConns, p.reader: postgresReadConns} {
 			db.SetMaxOpenConns(n)
 			db.SetMaxIdleConns(n)
