@@ -31,9 +31,21 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// senderPoolSize bounds the connections used to send notifications; a send is
-// one short statement, so a few connections keep up with any webhook rate.
-const senderPoolSize = 4
+// Notifications are sent by one goroutine, on one connection, in batches:
+// what was asked while a batch was on its way goes out in the next, as one
+// statement. Each statement is a transaction of its own, and PostgreSQL
+// serialises the commits of transactions that notify and signals every
+// listener for each, so one a webhook was a good part of what ingest cost.
+// A batch holds at most maxBatch orgs; more wait for the next.
+const (
+	senderPoolSize = 1
+	maxBatch       = 1000
+)
+
+// maxPending bounds the orgs waiting to be announced while the database does
+// not answer; past it, a notification is dropped and logged, as a failed send
+// is.
+const maxPending = 100_000
 
 // Defaults of Options.
 const (
@@ -71,6 +83,13 @@ type Notifier struct {
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// pending holds the orgs to announce, each once; kick wakes the sender.
+	mu         sync.Mutex
+	pending    map[string]struct{}
+	kick       chan struct{}
+	stopSend   context.CancelFunc
+	senderDone chan struct{}
 }
 
 var (
@@ -108,6 +127,7 @@ func Start(ctx context.Context, databaseURL string, local *notify.Local, opts Op
 	n := &Notifier{
 		local: local, senders: senders, conn: cfg.ConnConfig, opts: opts, log: opts.Logger,
 		replica: newReplicaID(), done: make(chan struct{}),
+		pending: map[string]struct{}{}, kick: make(chan struct{}, 1), senderDone: make(chan struct{}),
 	}
 	conn, err := n.listen(ctx)
 	if err != nil {
@@ -117,6 +137,9 @@ func Start(ctx context.Context, databaseURL string, local *notify.Local, opts Op
 	loopCtx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	go n.run(loopCtx, conn)
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	n.stopSend = stopSend
+	go n.send(sendCtx)
 	return n, nil
 }
 
@@ -133,28 +156,86 @@ func (n *Notifier) SubscribeFunc(orgID string, wake func()) func() {
 // have changed.
 func (n *Notifier) OnChange(fn func(orgID string)) { n.local.OnChange(fn) }
 
-// Notify wakes orgID's waiters here at once and on every other replica through
-// PostgreSQL. A failed send is logged, not returned: the write it announces is
-// committed, and the other replicas' polls still answer when their wait ends.
+// Notify wakes orgID's waiters here at once, and on every other replica
+// through PostgreSQL as soon as the notifications asked before it are sent;
+// it does not wait for that. A failed send is logged, not returned: the write
+// it announces is committed, and the other replicas' polls still answer when
+// their wait ends. The caller's ctx does not cancel the send: the write is
+// committed whether or not the caller is still there.
 func (n *Notifier) Notify(ctx context.Context, orgID string) {
 	n.local.Notify(ctx, orgID)
-	// The write is committed whether or not its caller is still there: send
-	// even if ctx is cancelled, but never hang the caller on a stuck database.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.opts.Timeout)
-	defer cancel()
-	if _, err := n.senders.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, n.replica+" "+orgID); err != nil {
-		n.log.WarnContext(ctx, "cross-replica notify failed", "org_id", orgID, "err", err)
+	n.mu.Lock()
+	full := len(n.pending) >= maxPending
+	if !full {
+		n.pending[orgID] = struct{}{}
 	}
+	n.mu.Unlock()
+	if full {
+		n.log.WarnContext(ctx, "cross-replica notify dropped: too many waiting to be sent", "org_id", orgID)
+		return
+	}
+	select {
+	case n.kick <- struct{}{}:
+	default: // the sender is already kicked
+	}
+}
+
+// send announces the pending orgs, a batch at a time, until ctx ends; then
+// it sends what is left, once.
+func (n *Notifier) send(ctx context.Context) {
+	defer close(n.senderDone)
+	for {
+		select {
+		case <-n.kick:
+		case <-ctx.Done():
+			// Closing: send what is left unless the database fails.
+			for taken, ok := n.sendBatch(); taken > 0 && ok; taken, ok = n.sendBatch() {
+			}
+			return
+		}
+		for taken, _ := n.sendBatch(); taken == maxBatch; taken, _ = n.sendBatch() {
+		}
+	}
+}
+
+// sendBatch sends up to maxBatch pending orgs in one statement and returns
+// how many it took, and whether the send succeeded. A failure is logged;
+// those orgs are not sent again.
+func (n *Notifier) sendBatch() (taken int, ok bool) {
+	n.mu.Lock()
+	payloads := make([]string, 0, min(len(n.pending), maxBatch))
+	for org := range n.pending {
+		if len(payloads) == maxBatch {
+			break
+		}
+		payloads = append(payloads, n.replica+" "+org)
+		delete(n.pending, org)
+	}
+	n.mu.Unlock()
+	if len(payloads) == 0 {
+		return 0, true
+	}
+	// Never hang on a stuck database: what is asked meanwhile waits.
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.Timeout)
+	defer cancel()
+	if _, err := n.senders.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", Channel, payloads); err != nil {
+		n.log.Warn("cross-replica notify failed", "orgs", len(payloads), "err", err)
+		return len(payloads), false
+	}
+	return len(payloads), true
 }
 
 // Listening reports whether the listening connection is up.
 func (n *Notifier) Listening() bool { return n.listening.Load() }
 
-// Close stops listening and closes the connections.
+// Close stops listening, sends what is pending (each batch within the
+// timeout) and closes the connections.
 func (n *Notifier) Close() {
 	n.closeOnce.Do(func() {
 		n.stop()
 		<-n.done
+		n.stopSend()
+		<-n.senderDone
 		n.senders.Close()
 	})
 }

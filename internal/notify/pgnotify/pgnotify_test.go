@@ -3,6 +3,7 @@ package pgnotify_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -96,6 +97,32 @@ func TestNotifier(t *testing.T) {
 		cancel() // the webhook's sender disconnected after the commit
 		a.Notify(gone, "org_gone")
 		expectWake(t, wake, crossReplicaBudget, "subscriber on the other replica")
+	})
+
+	t.Run("ABurstWakesEveryOrgOnTheOtherReplica", func(t *testing.T) {
+		// Sent in batches: most of these are asked while one is on its way.
+		const orgs = 1500 // more than one batch
+		wakes := make([]<-chan struct{}, orgs)
+		for i := range wakes {
+			var stop func()
+			wakes[i], stop = b.Subscribe(fmt.Sprintf("org_burst_%d", i))
+			defer stop()
+		}
+		for i := range orgs {
+			a.Notify(ctx, fmt.Sprintf("org_burst_%d", i))
+		}
+		for i, wake := range wakes {
+			expectWake(t, wake, 5*time.Second, fmt.Sprintf("subscriber of org_burst_%d", i))
+		}
+	})
+
+	t.Run("CloseSendsWhatIsPending", func(t *testing.T) {
+		c := startNotifier(t, url)
+		wake, stop := b.Subscribe("org_closing")
+		defer stop()
+		c.Notify(ctx, "org_closing")
+		c.Close()
+		expectWake(t, wake, crossReplicaBudget, "subscriber of an org notified just before Close")
 	})
 
 	t.Run("LostListenerReconnectsAndWakesEveryWaiter", func(t *testing.T) {
