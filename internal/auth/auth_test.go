@@ -114,6 +114,12 @@ func TestVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := v.Verify(t.Context(), tt.token)
+			// A token that verified is remembered: the second answer must be
+			// the first, whether it comes from the cache or not.
+			again, errAgain := v.Verify(t.Context(), tt.token)
+			if !reflect.DeepEqual(again, got) || (errAgain == nil) != (err == nil) || (tt.wantErr != nil && !errors.Is(errAgain, tt.wantErr)) {
+				t.Fatalf("second Verify = %+v, %v; first = %+v, %v", again, errAgain, got, err)
+			}
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
@@ -131,6 +137,57 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestVerify_RememberedTokens(t *testing.T) {
+	t.Run("StillExpire", func(t *testing.T) {
+		v, err := auth.NewVerifier(t.Context(), auth.Options{HS256Secret: secret, Leeway: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // 1–2 s ahead
+		token := authtest.HS256Token(t, secret, claims("exp", exp.Unix()))
+		if _, err := v.Verify(t.Context(), token); err != nil {
+			t.Fatalf("Verify before exp: %v", err)
+		}
+		time.Sleep(time.Until(exp) + 50*time.Millisecond)
+		if _, err := v.Verify(t.Context(), token); !errors.Is(err, jwt.ErrTokenExpired) {
+			t.Fatalf("Verify of a remembered token after its exp: %v, want ErrTokenExpired", err)
+		}
+	})
+	t.Run("EachCallerGetsItsOwnScopes", func(t *testing.T) {
+		v, err := auth.NewVerifier(t.Context(), auth.Options{HS256Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := authtest.HS256Token(t, secret, claims("scope", "billing:read"))
+		first, err := v.Verify(t.Context(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Scopes[0] = "changed"
+		again, err := v.Verify(t.Context(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(again.Scopes, []string{"billing:read"}) {
+			t.Fatalf("Scopes after a caller changed its copy = %v", again.Scopes)
+		}
+	})
+	t.Run("TamperedTextIsCheckedAgain", func(t *testing.T) {
+		v, err := auth.NewVerifier(t.Context(), auth.Options{HS256Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := authtest.HS256Token(t, secret, claims())
+		if _, err := v.Verify(t.Context(), token); err != nil {
+			t.Fatal(err)
+		}
+		forged := authtest.HS256Token(t, []byte("another-secret-0123456789-0123456789"), claims())
+		if _, err := v.Verify(t.Context(), forged); !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			t.Fatalf("Verify of the same claims signed with another secret: %v", err)
+		}
+	})
 }
 
 func TestVerifierJWKS(t *testing.T) {

@@ -66,6 +66,8 @@ type Verifier struct {
 	// secretKey is keyFor without a JWKS, which needs no request context:
 	// made once rather than for every token.
 	secretKey jwt.Keyfunc
+	leeway    time.Duration // on exp, as the parser applies it
+	verified  *tokenCache
 }
 
 // NewVerifier returns a Verifier for opts. With a JWKS URL it fetches the key
@@ -79,7 +81,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	if n := len(opts.HS256Secret); n > 0 && n < MinHS256SecretBytes {
 		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", MinHS256SecretBytes)
 	}
-	v := &Verifier{orgClaim: opts.OrgClaim}
+	v := &Verifier{orgClaim: opts.OrgClaim, leeway: leewayOf(opts), verified: newTokenCache()}
 	if v.orgClaim == "" {
 		v.orgClaim = DefaultOrgClaim
 	}
@@ -110,18 +112,21 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	return v, nil
 }
 
-func parserOptions(opts Options, methods []string) []jwt.ParserOption {
-	leeway := opts.Leeway
+func leewayOf(opts Options) time.Duration {
 	switch {
-	case leeway == 0:
-		leeway = DefaultLeeway
-	case leeway < 0:
-		leeway = 0
+	case opts.Leeway == 0:
+		return DefaultLeeway
+	case opts.Leeway < 0:
+		return 0
 	}
+	return opts.Leeway
+}
+
+func parserOptions(opts Options, methods []string) []jwt.ParserOption {
 	po := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(leewayOf(opts)),
 	}
 	if opts.Issuer != "" {
 		po = append(po, jwt.WithIssuer(opts.Issuer))
@@ -141,6 +146,10 @@ func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, e
 	if len(bearerToken) > MaxTokenBytes {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, ErrTokenTooLarge)
 	}
+	now := time.Now()
+	if p, ok := v.verified.get(bearerToken, now); ok {
+		return p, nil
+	}
 	key := v.secretKey
 	if key == nil {
 		key = v.keyFor(ctx)
@@ -152,6 +161,10 @@ func (v *Verifier) Verify(ctx context.Context, bearerToken string) (Principal, e
 	p, err := principalFrom(claims, v.orgClaim)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	// exp is required, so the parser has read it.
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		v.verified.put(bearerToken, p, now, exp.Add(v.leeway))
 	}
 	return p, nil
 }
