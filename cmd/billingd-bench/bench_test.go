@@ -146,6 +146,9 @@ func TestSubscriptionEvent(t *testing.T) {
 			if sub.MetadataOrgID != "org_1" || sub.Status != status || sub.LookupKey != "pro_monthly" {
 				t.Fatalf("subscription = %+v, want org_1, %s, pro_monthly", sub, status)
 			}
+			if sub.ID != benchSubscriptionID("org_1") {
+				t.Errorf("subscription id %q; want the org's one subscription, %q", sub.ID, benchSubscriptionID("org_1"))
+			}
 			if status == billing.StatusTrialing && sub.TrialEnd == nil {
 				t.Error("trialing subscription has no trial end")
 			}
@@ -272,6 +275,7 @@ func TestRun_Quick(t *testing.T) {
 		"webhook ingest, PostgreSQL, 32 concurrent, events on", drainFigure, endToEndFigure,
 		"entitlement.changed: 80 of 80 received",
 		"entitlement p99: billingd / baseline", "pgbench, 2-statement upsert", anchorFigure,
+		"entitlement, a new token every request: billingd / baseline",
 		"webhook ingest, 1,000 rows in stripe_events / empty",
 		heldFigure, heldRSSFigure, heldWakeFigure, heldReadFigure, recoveryFigure,
 		"webhook ingest, SQLite, 32 concurrent", "entitlement on SQLite: billingd / baseline",

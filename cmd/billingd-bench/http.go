@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -75,9 +76,16 @@ func decode[T any](r reply) (T, error) {
 
 // userToken signs a user token of orgID, as the service's clients present it.
 func userToken(secret []byte, orgID string, ttl time.Duration) (string, error) {
+	return userTokenWith(secret, orgID, ttl, nil)
+}
+
+// userTokenWith is userToken with more claims.
+func userTokenWith(secret []byte, orgID string, ttl time.Duration, extra map[string]any) (string, error) {
 	now := time.Now()
-	return auth.SignHS256(secret, map[string]any{
+	claims := map[string]any{
 		"sub": "user_" + orgID, "org_id": orgID, "email": orgID + "@example.com",
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
-	})
+	}
+	maps.Copy(claims, extra)
+	return auth.SignHS256(secret, claims)
 }

@@ -62,7 +62,7 @@ func (b *bench) sqliteMeasurements(ctx context.Context) (err error) {
 		b.addIngest(secSQLite, run, ingestName, "webhook latency p50 / p99, SQLite", sqliteIngestGoal)
 	}
 
-	bare, got, err := s.readsBesideBaseline(ctx)
+	bare, got, err := s.readsBesideBaseline(ctx, false)
 	if err != nil {
 		return err
 	}

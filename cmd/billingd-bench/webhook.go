@@ -66,19 +66,27 @@ func (c *eventClock) tick() time.Time {
 	return t
 }
 
-// subscriptionEvent is a customer.subscription.updated event of a new Pro
-// subscription of orgID, created at created, in status.
+// subscriptionEvent is a customer.subscription.updated event of orgID's Pro
+// subscription, created at created, in status. Every event of an org is of
+// the same subscription, as Stripe sends them: an org has one subscription,
+// updated many times. (With a new subscription per event, an org collected
+// one per event, 25 in each ingest, and every later event read them all:
+// the ingest slowed with each run, which the history figure then charged to
+// stripe_events.)
 func subscriptionEvent(orgID string, created time.Time, status billing.Status) []byte {
-	sub := stripeevent.SubscriptionSpec{OrgID: orgID, Status: status, LookupKey: "pro_monthly", Interval: billing.Month}
+	sub := stripeevent.SubscriptionSpec{ID: benchSubscriptionID(orgID), OrgID: orgID, Status: status, LookupKey: "pro_monthly", Interval: billing.Month}
 	if status == billing.StatusTrialing {
 		sub.TrialEnd = created.AddDate(0, 0, 14)
 	}
 	return stripeevent.SubscriptionEvent(stripeevent.EventSpec{Type: billing.EventSubscriptionUpdated, Created: created}, sub)
 }
 
+// benchSubscriptionID is the id of orgID's one subscription.
+func benchSubscriptionID(orgID string) string { return "sub_" + orgID }
+
 // statusOf alternates the statuses of successive events of an org. Each
-// event changes the org's view anyway: it is a new subscription whose period
-// ends a second after the previous event's.
+// event changes the org's view anyway: its subscription's period now ends a
+// second after the previous event said.
 func statusOf(i int) billing.Status {
 	if i%2 == 0 {
 		return billing.StatusActive
