@@ -1,11 +1,11 @@
 package main
 
 import (
-	"maps"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 
