@@ -1,6 +1,6 @@
 // Package pgnotify carries entitlement wake-ups between replicas that share one
 // PostgreSQL database, with LISTEN/NOTIFY. It owns one listening connection and
-// a small pool for sending; it knows nothing of HTTP, GORM or Stripe.
+// one for sending; it knows nothing of HTTP, GORM or Stripe.
 package pgnotify
 
 import (
@@ -35,7 +35,7 @@ const (
 // what was asked while a batch was on its way goes out in the next, as one
 // statement. Each statement is a transaction of its own, and PostgreSQL
 // serialises the commits of transactions that notify and signals every
-// listener for each, so one a webhook was a good part of what ingest cost.
+// listener for each, so one per webhook was a good part of what ingest cost.
 // A batch holds at most maxBatch orgs; more wait for the next.
 const (
 	senderPoolSize = 1
@@ -80,15 +80,14 @@ type Notifier struct {
 	replica string
 
 	listening atomic.Bool
-	stop      context.CancelFunc
-	done      chan struct{}
+	stop      context.CancelFunc // ends the listener and the sender
+	done      chan struct{}      // closed when the listener has ended
 	closeOnce sync.Once
 
 	// pending holds the orgs to announce, each once; kick wakes the sender.
 	mu         sync.Mutex
 	pending    map[string]struct{}
 	kick       chan struct{}
-	stopSend   context.CancelFunc
 	senderDone chan struct{}
 }
 
@@ -137,9 +136,7 @@ func Start(ctx context.Context, databaseURL string, local *notify.Local, opts Op
 	loopCtx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	go n.run(loopCtx, conn)
-	sendCtx, stopSend := context.WithCancel(context.Background())
-	n.stopSend = stopSend
-	go n.send(sendCtx)
+	go n.send(loopCtx)
 	return n, nil
 }
 
@@ -165,7 +162,8 @@ func (n *Notifier) OnChange(fn func(orgID string)) { n.local.OnChange(fn) }
 func (n *Notifier) Notify(ctx context.Context, orgID string) {
 	n.local.Notify(ctx, orgID)
 	n.mu.Lock()
-	full := len(n.pending) >= maxPending
+	_, queued := n.pending[orgID]
+	full := !queued && len(n.pending) >= maxPending
 	if !full {
 		n.pending[orgID] = struct{}{}
 	}
@@ -234,7 +232,6 @@ func (n *Notifier) Close() {
 	n.closeOnce.Do(func() {
 		n.stop()
 		<-n.done
-		n.stopSend()
 		<-n.senderDone
 		n.senders.Close()
 	})
