@@ -86,12 +86,6 @@ func (c *tokenCache) evict(now time.Time) {
 	}
 }
 
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
-
 // clone gives each caller its own Scopes.
 func (p Principal) clone() Principal {
 	p.Scopes = slices.Clone(p.Scopes)

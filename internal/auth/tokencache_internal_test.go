@@ -28,7 +28,7 @@ func TestTokenCache(t *testing.T) {
 		c := newTokenCache()
 		c.put("expired", p, now, now)
 		c.put(strings.Repeat("x", tokenCacheMaxBytes+1), p, now, now.Add(time.Hour))
-		if n := c.len(); n != 0 {
+		if n := entries(c); n != 0 {
 			t.Fatalf("%d entries; want none", n)
 		}
 	})
@@ -36,7 +36,7 @@ func TestTokenCache(t *testing.T) {
 		c := newTokenCache()
 		for i := range tokenCacheSize + 500 {
 			c.put(fmt.Sprint("token", i), p, now, now.Add(time.Hour))
-			if n := c.len(); n > tokenCacheSize {
+			if n := entries(c); n > tokenCacheSize {
 				t.Fatalf("%d entries after %d puts; want at most %d", n, i+1, tokenCacheSize)
 			}
 		}
@@ -51,8 +51,14 @@ func TestTokenCache(t *testing.T) {
 		}
 		later := now.Add(2 * time.Second)
 		c.put("new", p, later, later.Add(time.Hour))
-		if n := c.len(); n != 1 {
+		if n := entries(c); n != 1 {
 			t.Fatalf("%d entries; want only the new one, the rest being past", n)
 		}
 	})
+}
+
+func entries(c *tokenCache) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
 }

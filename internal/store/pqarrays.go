@@ -36,14 +36,11 @@ func unwrapPQArray(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
 	return &pqArrayPlan{planned: reflect.TypeOf(slice)}, slice, true
 }
 
-// pqArraySlice is the slice a pq array wrapper holds, as pq would store it.
+// pqArraySlice is the slice a pq array wrapper holds, as pq would store it:
+// the wrappers River's driver uses (it passes no floats).
 func pqArraySlice(value any) (any, bool) {
 	switch v := value.(type) {
 	case *pq.BoolArray:
-		return deref(v), true
-	case *pq.Float64Array:
-		return deref(v), true
-	case *pq.Float32Array:
 		return deref(v), true
 	case *pq.Int64Array:
 		return deref(v), true
