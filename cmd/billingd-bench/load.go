@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -129,9 +128,4 @@ type statusError struct {
 
 func (e *statusError) Error() string {
 	return fmt.Sprintf("status %d: %.200s", e.Status, strings.TrimSpace(e.Body))
-}
-
-func isStatus(err error, status int) bool {
-	var se *statusError
-	return errors.As(err, &se) && se.Status == status
 }

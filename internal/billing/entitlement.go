@@ -264,7 +264,7 @@ func (s *Service) WatchEntitlement(ctx context.Context, q EntitlementQuery, sinc
 	if drain == nil {
 		drain = context.Background()
 	}
-	w := &entitlementWatch{s: s, ctx: ctx, drain: drain, q: q, since: since, answer: answer, timeUp: make(chan time.Time)}
+	w := &entitlementWatch{s: s, ctx: ctx, drain: drain, q: q, since: since, answer: answer, timeUp: make(chan struct{})}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Subscribed before the first read, so that a write between the read and
@@ -285,7 +285,7 @@ type entitlementWatch struct {
 	drain  context.Context
 	q      EntitlementQuery
 	answer func(EntitlementView, error)
-	timeUp chan time.Time // closed when wait has passed
+	timeUp chan struct{} // closed when wait has passed
 
 	unsubscribe         func()
 	timer               *time.Timer
@@ -390,7 +390,7 @@ const pollReadsAtOnce = 16
 // pollRead is a long-poll's read of q, once pollReads admits it. It reports
 // false, having read nothing, when the poll's time runs out (timeUp closes)
 // or its caller leaves while it is queued.
-func (s *Service) pollRead(ctx context.Context, q EntitlementQuery, timeUp <-chan time.Time) (EntitlementView, bool, error) {
+func (s *Service) pollRead(ctx context.Context, q EntitlementQuery, timeUp <-chan struct{}) (EntitlementView, bool, error) {
 	select {
 	case s.pollReads <- struct{}{}:
 	case <-timeUp:

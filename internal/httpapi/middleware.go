@@ -98,10 +98,6 @@ func newRequestID() string {
 	return string(id[:])
 }
 
-func requestID(c echo.Context) string {
-	return RequestIDFrom(c.Request().Context())
-}
-
 // RequestIDFrom returns the request id of ctx, for log handlers.
 func RequestIDFrom(ctx context.Context) string {
 	if info := infoFrom(ctx); info != nil {
