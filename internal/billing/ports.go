@@ -153,3 +153,36 @@ type Notifier interface {
 	// Notify wakes every subscriber of orgID.
 	Notify(ctx context.Context, orgID string)
 }
+
+// EventBatcher is a Store that can apply concurrent Stripe events together:
+// when BatchesEvents reports true, the transactions InTx runs are
+// EventBatchTx.
+type EventBatcher interface {
+	BatchesEvents() bool
+}
+
+// EventBatchTx is a transaction that reads and writes the rows of many
+// events with one statement each.
+type EventBatchTx interface {
+	Store
+	// RecordEvents stores the receipts, in the order given, and returns the
+	// ids of those that were not stored yet (see RecordEvent).
+	RecordEvents(ctx context.Context, evs []EventRecord) (inserted map[string]bool, err error)
+	// ForgetEvents deletes receipts recorded in this transaction.
+	ForgetEvents(ctx context.Context, ids []string) error
+	// SetEventOutcomes records the org and outcome of each receipt, by id.
+	SetEventOutcomes(ctx context.Context, evs []EventRecord) error
+	// LockSubscriptions locks the stored subscriptions among ids, in id
+	// order, and returns them.
+	LockSubscriptions(ctx context.Context, ids []string) ([]SubscriptionState, error)
+	// LockOrganizations locks the orgs among ids that exist, in id order,
+	// and returns them.
+	LockOrganizations(ctx context.Context, ids []string) ([]Organization, error)
+	// EntitlementInputsOf reads the stored entitlements of orgIDs and the
+	// subscriptions that belong to them or whose id is among subIDs.
+	EntitlementInputsOf(ctx context.Context, orgIDs, subIDs []string) ([]SubscriptionState, []Entitlement, error)
+	// SaveSubscriptions inserts or replaces subscriptions of distinct ids.
+	SaveSubscriptions(ctx context.Context, subs []SubscriptionState) error
+	// SaveEntitlements inserts or replaces entitlements of distinct orgs.
+	SaveEntitlements(ctx context.Context, ents []Entitlement) error
+}

@@ -39,6 +39,7 @@ type Service struct {
 	now      func() time.Time
 
 	prices   *priceCache
+	batches  *eventBatches     // nil: the store does not batch events
 	views    *entitlementCache // nil: no caching
 	orgLocks keyedMutex
 	// pollReads admits long-polls' reads pollReadsAtOnce at a time, in the
@@ -81,6 +82,7 @@ func NewService(store Store, payments Payments, notifier Notifier, opts Options)
 		log:      opts.Logger,
 		now:      opts.Now,
 		prices:   newPriceCache(payments, opts.PriceCacheTTL, opts.Now),
+		batches:  newEventBatches(store),
 
 		pollReads: make(chan struct{}, pollReadsAtOnce),
 	}

@@ -30,9 +30,9 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (EventResult, error
 	if err := s.learnPrice(ctx, ev.Subscription); err != nil {
 		return EventResult{Outcome: OutcomeFailed}, err
 	}
-	res, err := s.applyEvent(ctx, ev, nil)
-	if errors.Is(err, errNeedsAuthoritative) {
-		res, err = s.applyEventFetched(ctx, ev)
+	res, err := s.batches.apply(ctx, s, ev)
+	if errors.Is(err, errApplyAlone) {
+		res, err = s.applyAlone(ctx, ev)
 	}
 	if errors.Is(err, ErrDuplicateEvent) {
 		return EventResult{Outcome: OutcomeDuplicate}, nil
@@ -43,6 +43,15 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (EventResult, error
 	s.notifyApplied(ctx, res)
 	s.logOutcome(ctx, ev, res)
 	return res, nil
+}
+
+// applyAlone applies ev in a transaction of its own.
+func (s *Service) applyAlone(ctx context.Context, ev Event) (EventResult, error) {
+	res, err := s.applyEvent(ctx, ev, nil)
+	if errors.Is(err, errNeedsAuthoritative) {
+		res, err = s.applyEventFetched(ctx, ev)
+	}
+	return res, err
 }
 
 // applyEventFetched applies ev with its subscription as Stripe has it now.
@@ -90,25 +99,33 @@ func (s *Service) logOutcome(ctx context.Context, ev Event, res EventResult) {
 func (s *Service) applyEvent(ctx context.Context, ev Event, authoritative *Subscription) (EventResult, error) {
 	var res EventResult
 	err := s.store.InTx(ctx, func(tx Store) error {
-		// Record first: a redelivery stops here, before any work or Stripe call,
-		// and a concurrent one waits on this row until we commit.
-		// The receipt is stored with the usual outcome, applied to the org
-		// the object names, and corrected only when it is another: one
-		// statement fewer for most events.
-		guess := EventRecord{ID: ev.ID, Type: ev.Type, Created: ev.Created, ReceivedAt: s.now(), OrgID: namedOrg(ev), Outcome: OutcomeApplied}
-		if err := tx.RecordEvent(ctx, guess); err != nil {
-			return err
-		}
 		var err error
-		if res, err = s.dispatch(ctx, tx, ev, authoritative); err != nil {
-			return err
-		}
-		if res.OrgID == guess.OrgID && res.Outcome == guess.Outcome {
-			return nil
-		}
-		return tx.SetEventOutcome(ctx, ev.ID, res.OrgID, res.Outcome)
+		res, err = s.applyEventIn(ctx, tx, ev, authoritative)
+		return err
 	})
 	return res, err
+}
+
+// receiptOf is the receipt stored for ev before it is applied: with the usual
+// outcome, applied to the org the object names, corrected only when it is
+// another (one statement fewer for most events).
+func (s *Service) receiptOf(ev Event) EventRecord {
+	return EventRecord{ID: ev.ID, Type: ev.Type, Created: ev.Created, ReceivedAt: s.now(), OrgID: namedOrg(ev), Outcome: OutcomeApplied}
+}
+
+// applyEventIn is applyEvent in tx.
+func (s *Service) applyEventIn(ctx context.Context, tx Store, ev Event, authoritative *Subscription) (EventResult, error) {
+	// Record first: a redelivery stops here, before any work or Stripe call,
+	// and a concurrent one waits on this row until we commit.
+	guess := s.receiptOf(ev)
+	if err := tx.RecordEvent(ctx, guess); err != nil {
+		return EventResult{}, err
+	}
+	res, err := s.dispatch(ctx, tx, ev, authoritative)
+	if err != nil || (res.OrgID == guess.OrgID && res.Outcome == guess.Outcome) {
+		return res, err
+	}
+	return res, tx.SetEventOutcome(ctx, ev.ID, res.OrgID, res.Outcome)
 }
 
 // namedOrg is the org an event's object names: its metadata's, for a

@@ -99,6 +99,10 @@ type replacement struct {
 	// references, and SQLite parses it in half the time (the driver
 	// parses every statement each time it runs).
 	orReplace string
+	// insert and conflict are onConflict before and after its VALUES row,
+	// for rows.
+	insert, conflict string
+	width            int
 }
 
 func replacementOf(table string, columns []string) replacement {
@@ -106,12 +110,18 @@ func replacementOf(table string, columns []string) replacement {
 	for _, c := range columns[1:] {
 		set = append(set, `"`+c+`" = excluded."`+c+`"`)
 	}
-	insert := " INTO " + table + " (" + columnList("", columns) + ") VALUES (?" + strings.Repeat(", ?", len(columns)-1) + ")"
+	into := " INTO " + table + " (" + columnList("", columns) + ") VALUES "
+	row := rowsOf(1, len(columns))
+	conflict := ` ON CONFLICT ("` + columns[0] + `") DO UPDATE SET ` + strings.Join(set, ", ")
 	return replacement{
-		onConflict: "INSERT" + insert + ` ON CONFLICT ("` + columns[0] + `") DO UPDATE SET ` + strings.Join(set, ", "),
-		orReplace:  "INSERT OR REPLACE" + insert,
+		onConflict: "INSERT" + into + row + conflict,
+		orReplace:  "INSERT OR REPLACE" + into + row,
+		insert:     "INSERT" + into, conflict: conflict, width: len(columns),
 	}
 }
+
+// rows is onConflict for n rows, whose keys must differ (PostgreSQL).
+func (r replacement) rows(n int) string { return r.insert + rowsOf(n, r.width) + r.conflict }
 
 // replace runs r with values, in the order of its columns.
 func (s *Store) replace(ctx context.Context, what string, r replacement, values ...any) error {

@@ -44,3 +44,9 @@ func (s *Store) IdempotentResponse(ctx context.Context, orgID, key string) (bill
 	}
 	return toIdempotentResponse(row), nil
 }
+
+// EventOutcome returns the org and outcome stored on an event's receipt.
+func (s *Store) EventOutcome(ctx context.Context, id string) (orgID, outcome string, err error) {
+	row, err := take[stripeEventRow](ctx, s.db, "event receipt", map[string]any{"id": id})
+	return row.OrgID, row.Outcome, err
+}

@@ -127,29 +127,40 @@ func (s *Store) EntitlementInputs(ctx context.Context, orgID string) (billing.En
 	var in billing.EntitlementInputs
 	err := queryRows(ctx, s.db, "subscriptions and entitlement of organization", entitlementInputsSQL, []any{orgID, orgID},
 		func(rows *sql.Rows) error {
-			var kind int
-			var r subscriptionRow
-			var version int64
-			if err := rows.Scan(append(append([]any{&kind}, r.fields()...), &version)...); err != nil {
-				return err
+			sub, ent, err := scanEntitlementInput(rows)
+			switch {
+			case ent != nil:
+				in.Entitlement = ent
+			case err == nil:
+				in.Subscriptions = append(in.Subscriptions, sub)
 			}
-			if kind == 1 {
-				in.Subscriptions = append(in.Subscriptions, toSubscriptionState(r))
-				return nil
-			}
-			e := toEntitlement(entitlementRow{
-				OrgID: r.OrgID, Plan: r.Plan, Status: r.Status, SubscriptionID: r.CustomerID, PriceID: r.PriceID,
-				Interval: r.Interval, Seats: r.Quantity, TrialEnd: r.TrialEnd, CurrentPeriodEnd: r.CurrentPeriodEnd,
-				CancelAtPeriodEnd: r.CancelAtPeriodEnd, CancelAt: r.CancelAt, EventCreated: r.EventCreated,
-				UpdatedAt: r.UpdatedAt, Version: version,
-			})
-			in.Entitlement = &e
-			return nil
+			return err
 		})
 	if err != nil {
 		return billing.EntitlementInputs{}, err
 	}
 	return in, nil
+}
+
+// scanEntitlementInput reads a row of entitlementInputsSQL: a subscription,
+// or an entitlement (ent set).
+func scanEntitlementInput(rows *sql.Rows) (sub billing.SubscriptionState, ent *billing.Entitlement, err error) {
+	var kind int
+	var r subscriptionRow
+	var version int64
+	if err := rows.Scan(append(append([]any{&kind}, r.fields()...), &version)...); err != nil {
+		return sub, nil, err
+	}
+	if kind == 1 {
+		return toSubscriptionState(r), nil, nil
+	}
+	e := toEntitlement(entitlementRow{
+		OrgID: r.OrgID, Plan: r.Plan, Status: r.Status, SubscriptionID: r.CustomerID, PriceID: r.PriceID,
+		Interval: r.Interval, Seats: r.Quantity, TrialEnd: r.TrialEnd, CurrentPeriodEnd: r.CurrentPeriodEnd,
+		CancelAtPeriodEnd: r.CancelAtPeriodEnd, CancelAt: r.CancelAt, EventCreated: r.EventCreated,
+		UpdatedAt: r.UpdatedAt, Version: version,
+	})
+	return sub, &e, nil
 }
 
 // entitlementInputsSQL lists an org's entitlement (kind 0) and its
