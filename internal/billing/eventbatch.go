@@ -27,7 +27,7 @@ import (
 // run alone at once: batches form only while events queue.
 const (
 	maxEventBatch     = 32
-	eventBatchLeaders = 4
+	eventBatchLeaders = 2
 )
 
 // errApplyAlone says an event must be applied in a transaction of its own.
