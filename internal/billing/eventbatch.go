@@ -270,8 +270,9 @@ func (s *Service) readBatchState(ctx context.Context, tx EventBatchTx, batch []*
 	}
 	for _, sub := range subs {
 		if _, ok := st.orgs[sub.OrgID]; !ok {
-			// Stored meanwhile under an org this batch did not lock.
-			st.foreign = append(st.foreign, sub.ID)
+			// Stored meanwhile under an org this batch did not lock: its
+			// event applies alone.
+			delete(st.wantSubs, sub.ID)
 		}
 		st.subs[sub.ID] = sub
 	}
@@ -285,8 +286,7 @@ func (s *Service) readBatchState(ctx context.Context, tx EventBatchTx, batch []*
 // so far changed them, and what it is to write.
 type batchState struct {
 	subs      map[string]SubscriptionState // by id: the batch's own, and every one of its orgs'
-	wantSubs  map[string]bool              // the batch's own, locked if stored
-	foreign   []string                     // of wantSubs: stored under an org not locked
+	wantSubs  map[string]bool              // the batch's own, locked if stored (under a locked org)
 	orgs      map[string]*Organization     // locked; nil: looked for, not found
 	ents      map[string]Entitlement       // of orgs
 	dirtySubs map[string]bool
@@ -349,7 +349,7 @@ func (t *batchTx) SetEventOutcome(_ context.Context, id, orgID string, outcome E
 }
 
 func (t *batchTx) LockSubscription(_ context.Context, id string) (SubscriptionState, error) {
-	if !t.state.wantSubs[id] || slices.Contains(t.state.foreign, id) {
+	if !t.state.wantSubs[id] {
 		return SubscriptionState{}, errApplyAlone
 	}
 	if sub, ok := t.state.subs[id]; ok {
