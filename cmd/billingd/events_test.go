@@ -487,13 +487,15 @@ func lastVersion(t *testing.T, a attempt) int64 {
 	return a.entitlement(t).Version
 }
 
-// enqueuedVersions reads River's delivery jobs in id order (the order they
-// were enqueued) and returns each org's entitlement versions in that order.
+// enqueuedVersions reads River's delivery and batch jobs in id order (the
+// order they were enqueued) and returns each org's entitlement versions in
+// that order.
 func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
 	t.Helper()
-	driver, dsn, query := "pgx", databaseURL, "SELECT args FROM river_job WHERE kind = 'event_delivery' ORDER BY id"
+	const kinds = "kind IN ('event_delivery', 'event_delivery_batch') ORDER BY id"
+	driver, dsn, query := "pgx", databaseURL, "SELECT args FROM river_job WHERE "+kinds
 	if path, ok := strings.CutPrefix(databaseURL, "sqlite:"); ok {
-		driver, dsn, query = "sqlite", path, "SELECT json(args) FROM river_job WHERE kind = 'event_delivery' ORDER BY id"
+		driver, dsn, query = "sqlite", path, "SELECT json(args) FROM river_job WHERE "+kinds
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -505,6 +507,10 @@ func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	type message struct {
+		OrgID string          `json:"org_id"`
+		Body  json.RawMessage `json:"body"`
+	}
 	out := map[string][]int64{}
 	for rows.Next() {
 		var raw string
@@ -512,19 +518,25 @@ func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
 			t.Fatal(err)
 		}
 		var args struct {
-			OrgID string          `json:"org_id"`
-			Body  json.RawMessage `json:"body"`
-		}
-		var body struct {
-			Data changedEntitlement `json:"data"`
+			message
+			Messages []message `json:"messages"` // a batch's
 		}
 		if err := json.Unmarshal([]byte(raw), &args); err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(args.Body, &body); err != nil {
-			t.Fatal(err)
+		msgs := args.Messages
+		if msgs == nil {
+			msgs = []message{args.message}
 		}
-		out[args.OrgID] = append(out[args.OrgID], body.Data.Version)
+		for _, m := range msgs {
+			var body struct {
+				Data changedEntitlement `json:"data"`
+			}
+			if err := json.Unmarshal(m.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			out[m.OrgID] = append(out[m.OrgID], body.Data.Version)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -61,7 +61,8 @@ func TestDelivery_RetriedUntilDelivered(t *testing.T) {
 }
 
 // TestDelivery_TwoReplicasOncePerEndpoint: with two replicas working one
-// database, each message reaches each endpoint exactly once.
+// database, each message reaches each endpoint exactly once, whether it was
+// queued alone or in a batch.
 func TestDelivery_TwoReplicasOncePerEndpoint(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		const n = 20
@@ -81,7 +82,11 @@ func TestDelivery_TwoReplicasOncePerEndpoint(t *testing.T) {
 		for _, q := range replicas {
 			start(t, q)
 		}
-		enqueue(t, db, replicas[0], true, messages(n)...)
+		all := messages(n)
+		for i := 0; i < n; i += 5 { // transactions of 1, 4, 1, 4, … messages
+			enqueue(t, db, replicas[0], true, all[i])
+			enqueue(t, db, replicas[0], true, all[i+1:i+5]...)
+		}
 
 		// Once nothing is left to work, no further delivery can happen.
 		waitFor(t, "an empty backlog", func() bool {
@@ -136,13 +141,14 @@ func TestDelivery_AllEndpointsRemoved(t *testing.T) {
 // endpoint the replica does not know is then dropped, not put back.
 func pastRollouts() time.Time { return time.Now().Add(2 * time.Hour) }
 
-// TestDelivery_EndpointRemoved: a delivery queued for an endpoint that is no
-// longer configured is cancelled, not sent.
+// TestDelivery_EndpointRemoved: a delivery or batch queued for an endpoint
+// that is no longer configured is cancelled, not sent.
 func TestDelivery_EndpointRemoved(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		db := migrated(t, d)
 		before := newQueue(t, db, d.dialect, jobs.Events{Endpoints: []string{endpointA, endpointB}})
 		enqueue(t, db, before, true, message(1))
+		enqueue(t, db, before, true, message(2), message(3))
 
 		var rec recorder
 		var sentToB atomic.Bool
@@ -158,21 +164,22 @@ func TestDelivery_EndpointRemoved(t *testing.T) {
 			Now:     pastRollouts,
 		})
 		start(t, after)
-		waitFor(t, "both deliveries finished", func() bool { return len(rec.results()) == 2 })
+		waitFor(t, "all six deliveries finished", func() bool { return len(rec.results()) == 6 })
 
 		if sentToB.Load() {
 			t.Error("delivered to the removed endpoint")
 		}
-		if rec.count(jobs.Dropped) != 1 || rec.count(jobs.Delivered) != 1 {
-			t.Errorf("Observe saw %v, want one dropped and one delivered", rec.results())
+		if rec.count(jobs.Dropped) != 3 || rec.count(jobs.Delivered) != 3 {
+			t.Errorf("Observe saw %v, want three dropped and three delivered", rec.results())
 		}
-		waitFor(t, "the dropped job cancelled", func() bool {
-			for _, j := range deliveryJobs(t, d.dialect, db) {
-				if j.args.Endpoint == endpointB {
-					return j.state == "cancelled"
+		waitFor(t, "the dropped jobs cancelled", func() bool {
+			cancelled := 0
+			for _, j := range storedJobs(t, d.dialect, db) {
+				if (j.args.Endpoint == endpointB || j.batch.Endpoint == endpointB) && j.state == "cancelled" {
+					cancelled++
 				}
 			}
-			return false
+			return cancelled == 2
 		})
 	})
 }

@@ -134,30 +134,42 @@ func (e Events) policy() retryPolicy {
 
 // InsertTx queues a delivery of each message to each endpoint in tx, a
 // transaction on the Queue's DB: they commit, or roll back, with it. Each
-// body is rendered once; deliveries are inserted in message order, so job
-// ids follow the order of enqueueing. It implements store.Outbox.
+// body is rendered once. A lone message is one Delivery job per endpoint;
+// several are one batch per endpoint (see batch.go), in message order. It
+// implements store.Outbox.
 func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, msgs []billing.Message) error {
 	endpoints := q.events.Endpoints
 	if len(endpoints) == 0 || len(msgs) == 0 {
 		return nil
 	}
-	opts := &river.InsertOpts{Queue: eventsQueue, MaxAttempts: q.events.policy().maxAttempts}
-	params := make([]river.InsertManyParams, 0, len(msgs)*len(endpoints))
-	for _, m := range msgs {
+	queued := make([]queuedMessage, len(msgs))
+	for i, m := range msgs {
 		body, err := q.events.Render(m)
 		if err != nil {
 			return fmt.Errorf("jobs: render message %s: %w", m.ID, err)
 		}
-		for _, endpoint := range endpoints {
-			params = append(params, river.InsertManyParams{InsertOpts: opts, Args: Delivery{
-				Endpoint: endpoint, MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID, Body: body,
-			}})
+		queued[i] = queuedMessage{MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID, Body: body}
+	}
+	opts := q.events.insertOpts()
+	params := make([]river.InsertManyParams, len(endpoints))
+	for i, endpoint := range endpoints {
+		batch := deliveryBatch{Endpoint: endpoint, Messages: queued}
+		var args river.JobArgs = batch
+		if len(queued) == 1 {
+			args = batch.delivery(0)
 		}
+		params[i] = river.InsertManyParams{InsertOpts: opts, Args: args}
 	}
 	if _, err := q.client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("jobs: insert deliveries: %w", err)
 	}
 	return nil
+}
+
+// insertOpts are a new delivery's, or batch's: on the events queue, with
+// the delivery policy's attempts.
+func (e Events) insertOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: eventsQueue, MaxAttempts: e.policy().maxAttempts}
 }
 
 // deliveryWorker works deliveries. Every Queue registers it, also one that
@@ -180,13 +192,11 @@ func newDeliveryWorker(e Events, logger *slog.Logger) *deliveryWorker {
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) error {
 	d := job.Args
-	if !slices.Contains(w.events.Endpoints, d.Endpoint) {
-		if w.events.Now().Sub(job.CreatedAt) < unknownEndpointGrace {
-			return river.JobSnooze(unknownEndpointRetry)
+	if err := w.checkEndpoint(ctx, d.Endpoint, job.CreatedAt, deliveryAttrs(job)); err != nil {
+		if errors.Is(err, errDropped) {
+			w.observe(d, Dropped)
 		}
-		w.logger.WarnContext(ctx, "event delivery dropped: endpoint no longer configured", deliveryAttrs(job)...)
-		w.observe(d, Dropped)
-		return river.JobCancel(errors.New("endpoint no longer configured"))
+		return err
 	}
 	if w.events.Deliver == nil { // not reached: an insert-only Queue has no events queue
 		return errors.New("jobs: this Queue does not deliver events")
@@ -208,6 +218,24 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[Delivery]) err
 	return err
 }
 
+// errDropped is why a job for an endpoint no longer configured is cancelled.
+var errDropped = errors.New("endpoint no longer configured")
+
+// checkEndpoint returns nil for a job, created at created, for a configured
+// endpoint. For another one it returns the snooze that puts the job back
+// for a replica that knows the endpoint or, once past any rollout, the
+// cancellation (errDropped) that drops it, logged with attrs.
+func (w *deliveryWorker) checkEndpoint(ctx context.Context, endpoint string, created time.Time, attrs []any) error {
+	if slices.Contains(w.events.Endpoints, endpoint) {
+		return nil
+	}
+	if w.events.Now().Sub(created) < unknownEndpointGrace {
+		return river.JobSnooze(unknownEndpointRetry)
+	}
+	w.logger.WarnContext(ctx, "event delivery dropped: endpoint no longer configured", attrs...)
+	return river.JobCancel(errDropped)
+}
+
 // deliveryAttrs name a delivery in logs; never its body.
 func deliveryAttrs(job *river.Job[Delivery]) []any {
 	return []any{
@@ -225,7 +253,12 @@ func (w *deliveryWorker) observe(d Delivery, r DeliveryResult) {
 
 // NextRetry overrides River's retry policy with the delivery schedule.
 func (w *deliveryWorker) NextRetry(job *river.Job[Delivery]) time.Time {
-	return w.events.Now().Add(w.retry.delay(job.Attempt, w.rnd))
+	return w.retryAt(job.Attempt)
+}
+
+// retryAt is when to try again after failed attempt number attempt.
+func (w *deliveryWorker) retryAt(attempt int) time.Time {
+	return w.events.Now().Add(w.retry.delay(attempt, w.rnd))
 }
 
 func (w *deliveryWorker) Timeout(*river.Job[Delivery]) time.Duration { return deliveryTimeout }

@@ -103,24 +103,32 @@ func enqueue(t *testing.T, db *sql.DB, q *jobs.Queue, commit bool, msgs ...billi
 	}
 }
 
-// job is a delivery job as stored.
+// job is a delivery job, single or batch, as stored.
 type job struct {
 	id          int64
+	kind        string
 	state       string
 	queue       string
 	maxAttempts int
-	args        jobs.Delivery
+	args        jobs.Delivery // a single delivery's
+	batch       batchArgs     // a batch's
 }
 
-// deliveryJobs returns the delivery jobs in db in id order.
-func deliveryJobs(t *testing.T, dialect string, db *sql.DB) []job {
+// batchArgs is a batch's args as stored.
+type batchArgs struct {
+	Endpoint string          `json:"endpoint"`
+	Messages []jobs.Delivery `json:"messages"` // without their endpoint
+}
+
+// storedJobs returns the delivery and batch jobs in db in id order.
+func storedJobs(t *testing.T, dialect string, db *sql.DB) []job {
 	t.Helper()
 	args := "args"
 	if dialect == jobs.SQLite {
 		args = "json(args)" // River stores SQLite's as JSONB
 	}
-	rows, err := db.QueryContext(context.Background(),
-		"SELECT id, state, queue, max_attempts, "+args+" FROM river_job WHERE kind = 'event_delivery' ORDER BY id")
+	rows, err := db.QueryContext(context.Background(), "SELECT id, kind, state, queue, max_attempts, "+args+
+		" FROM river_job WHERE kind IN ('event_delivery', 'event_delivery_batch') ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +137,36 @@ func deliveryJobs(t *testing.T, dialect string, db *sql.DB) []job {
 	for rows.Next() {
 		var j job
 		var args []byte
-		if err := rows.Scan(&j.id, &j.state, &j.queue, &j.maxAttempts, &args); err != nil {
+		if err := rows.Scan(&j.id, &j.kind, &j.state, &j.queue, &j.maxAttempts, &args); err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal(args, &j.args); err != nil {
+		into := any(&j.args)
+		if j.kind == "event_delivery_batch" {
+			into = &j.batch
+		}
+		if err := json.Unmarshal(args, into); err != nil {
 			t.Fatalf("args %s: %v", args, err)
 		}
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// deliveryJobs returns the single delivery jobs in db in id order.
+func deliveryJobs(t *testing.T, dialect string, db *sql.DB) []job {
+	t.Helper()
+	return ofKind(storedJobs(t, dialect, db), "event_delivery")
+}
+
+func ofKind(all []job, kind string) []job {
+	var out []job
+	for _, j := range all {
+		if j.kind == kind {
+			out = append(out, j)
+		}
 	}
 	return out
 }
@@ -195,9 +223,10 @@ func (r *recorder) count(result jobs.DeliveryResult) (n int) {
 // syncBuffer collects what the code under test logs from its goroutines.
 type syncBuffer = logtest.Buffer
 
-// TestInsertTx_Committed: a committed transaction leaves one delivery per
-// endpoint per message, in message order, each body rendered once and the
-// same message id to every endpoint.
+// TestInsertTx_Committed: a committed transaction of one message leaves one
+// delivery per endpoint; one of several messages, one batch per endpoint
+// holding them in message order. Each body is rendered once, and every
+// endpoint gets the same message id.
 func TestInsertTx_Committed(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		db := migrated(t, d)
@@ -209,34 +238,50 @@ func TestInsertTx_Committed(t *testing.T) {
 				return render(m)
 			},
 		})
-		msgs := messages(3)
-		enqueue(t, db, q, true, msgs...)
+		msgs := messages(4)
+		enqueue(t, db, q, true, msgs[0])
+		enqueue(t, db, q, true, msgs[1:]...)
 
-		if n := renders.Load(); n != 3 {
-			t.Errorf("rendered %d times for 3 messages, want 3", n)
+		if n := renders.Load(); n != 4 {
+			t.Errorf("rendered %d times for 4 messages, want 4", n)
 		}
-		got := deliveryJobs(t, d.dialect, db)
-		if len(got) != 6 {
-			t.Fatalf("%d delivery jobs, want 6 (3 messages × 2 endpoints)", len(got))
+		got := storedJobs(t, d.dialect, db)
+		if len(got) != 4 {
+			t.Fatalf("%d jobs, want 4 (2 deliveries of the lone message, 2 batches of the other 3)", len(got))
 		}
+		endpoints := []string{endpointA, endpointB}
 		for i, j := range got {
-			m := msgs[i/2]
-			want := jobs.Delivery{Endpoint: []string{endpointA, endpointB}[i%2], MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID}
-			body := j.args.Body
-			j.args.Body = nil
-			if j.args.Endpoint != want.Endpoint || j.args.MessageID != want.MessageID || j.args.Type != want.Type || j.args.OrgID != want.OrgID {
-				t.Errorf("job %d: args %+v, want %+v", i, j.args, want)
-			}
-			wantBody, _ := render(m)
-			if !sameJSON(t, body, wantBody) {
-				t.Errorf("job %d: body %s, want %s", i, body, wantBody)
-			}
 			if j.queue != "events" || j.state != "available" || j.maxAttempts != jobs.DeliveryMaxAttempts {
 				t.Errorf("job %d: queue %q state %q max_attempts %d, want events, available, %d",
 					i, j.queue, j.state, j.maxAttempts, jobs.DeliveryMaxAttempts)
 			}
+			if i < 2 {
+				if j.kind != "event_delivery" {
+					t.Fatalf("job %d is a %s, want a single delivery", i, j.kind)
+				}
+				assertDelivery(t, fmt.Sprintf("job %d", i), j.args, endpoints[i], msgs[0])
+				continue
+			}
+			if j.kind != "event_delivery_batch" || j.batch.Endpoint != endpoints[i-2] || len(j.batch.Messages) != 3 {
+				t.Fatalf("job %d: %s to %s of %d messages, want a batch to %s of 3", i, j.kind, j.batch.Endpoint, len(j.batch.Messages), endpoints[i-2])
+			}
+			for k, m := range j.batch.Messages {
+				m.Endpoint = j.batch.Endpoint
+				assertDelivery(t, fmt.Sprintf("job %d, message %d", i, k), m, endpoints[i-2], msgs[1+k])
+			}
 		}
 	})
+}
+
+// assertDelivery checks that d delivers m to endpoint.
+func assertDelivery(t *testing.T, what string, d jobs.Delivery, endpoint string, m billing.Message) {
+	t.Helper()
+	if d.Endpoint != endpoint || d.MessageID != m.ID || d.Type != string(m.Type) || d.OrgID != m.OrgID {
+		t.Errorf("%s: %s %s %s to %s, want %s %s %s to %s", what, d.MessageID, d.Type, d.OrgID, d.Endpoint, m.ID, m.Type, m.OrgID, endpoint)
+	}
+	if wantBody, _ := render(m); !sameJSON(t, d.Body, wantBody) {
+		t.Errorf("%s: body %s, want %s", what, d.Body, wantBody)
+	}
 }
 
 func sameJSON(t *testing.T, a, b []byte) bool {
@@ -258,8 +303,9 @@ func TestInsertTx_RolledBack(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		db := migrated(t, d)
 		q := newQueue(t, db, d.dialect, jobs.Events{Endpoints: []string{endpointA}})
+		enqueue(t, db, q, false, message(1))
 		enqueue(t, db, q, false, messages(2)...)
-		if got := deliveryJobs(t, d.dialect, db); len(got) != 0 {
+		if got := storedJobs(t, d.dialect, db); len(got) != 0 {
 			t.Fatalf("%d delivery jobs after rollback, want none", len(got))
 		}
 	})
@@ -273,8 +319,9 @@ func TestInsertTx_NoEndpoints(t *testing.T) {
 			t.Error("rendered without endpoints")
 			return nil, nil
 		}})
+		enqueue(t, db, q, true, message(1))
 		enqueue(t, db, q, true, messages(2)...)
-		if got := deliveryJobs(t, d.dialect, db); len(got) != 0 {
+		if got := storedJobs(t, d.dialect, db); len(got) != 0 {
 			t.Fatalf("%d delivery jobs without endpoints, want none", len(got))
 		}
 	})
@@ -306,10 +353,11 @@ func TestInsertTx_InsertOnlyQueue(t *testing.T) {
 		db := migrated(t, d)
 		q := newQueue(t, db, d.dialect, jobs.Events{Endpoints: []string{endpointA}})
 		start(t, q)
-		enqueue(t, db, q, true, messages(1)...)
+		enqueue(t, db, q, true, message(1))
+		enqueue(t, db, q, true, messages(2)...)
 		time.Sleep(500 * time.Millisecond) // five polls of a working Queue
-		if got := deliveryJobs(t, d.dialect, db); len(got) != 1 || got[0].state != "available" {
-			t.Fatalf("delivery jobs %+v, want one, still available", got)
+		if got := storedJobs(t, d.dialect, db); len(got) != 2 || got[0].state != "available" || got[1].state != "available" {
+			t.Fatalf("delivery jobs %+v, want a delivery and a batch, still available", got)
 		}
 	})
 }

@@ -76,9 +76,10 @@ const maxReconcileTime = 10 * time.Minute
 
 // Queue is billingd's River client.
 type Queue struct {
-	client *river.Client[*sql.Tx]
-	db     *sql.DB
-	events Events
+	client  *river.Client[*sql.Tx]
+	db      *sql.DB
+	dialect string
+	events  Events
 }
 
 // driverFor returns River's driver for the dialect over db.
@@ -177,7 +178,9 @@ func New(cfg Config) (*Queue, error) {
 	events := cfg.Events
 	events.Endpoints = slices.Clone(events.Endpoints)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, newDeliveryWorker(events, logger))
+	single := newDeliveryWorker(events, logger)
+	river.AddWorker(workers, single)
+	river.AddWorker(workers, &batchWorker{single: single, db: cfg.DB})
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}
 	if events.Deliver != nil {
 		queues[eventsQueue] = events.queueConfig()
@@ -208,7 +211,7 @@ func New(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	return &Queue{client: client, db: cfg.DB, events: events}, nil
+	return &Queue{client: client, db: cfg.DB, dialect: cfg.Dialect, events: events}, nil
 }
 
 // Start starts working and, on the elected leader, scheduling. It returns at

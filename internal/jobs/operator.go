@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -20,19 +21,31 @@ var unfinishedStates = []rivertype.JobState{
 	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
 
-// backlogCountSQL counts unfinished deliveries; the same SQL on both databases.
-const backlogCountSQL = `SELECT count(*) FROM river_job WHERE kind = '` + deliveryKind +
-	`' AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`
+// backlogCountSQL counts the messages of unfinished deliveries and batches,
+// by dialect: a batch holds several (River stores args as JSONB on both).
+var backlogCountSQL = map[string]string{
+	Postgres: backlogCount("jsonb_array_length(args->'messages')"),
+	SQLite:   backlogCount("json_array_length(args, '$.messages')"),
+}
 
-// Backlog returns how many deliveries are not finished yet (waiting,
-// running or to be retried) and when the oldest of them was queued (zero
+func backlogCount(batchLength string) string {
+	return `SELECT coalesce(sum(CASE kind WHEN '` + deliveryKind + `' THEN 1 ELSE ` + batchLength + ` END), 0)
+		FROM river_job WHERE kind IN ('` + deliveryKind + `', '` + deliveryBatchKind + `')
+		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`
+}
+
+// deliveryKinds are the job kinds that carry messages.
+var deliveryKinds = []string{deliveryKind, deliveryBatchKind}
+
+// Backlog returns how many messages' deliveries are not finished yet
+// (waiting, running or to be retried) and when the oldest of them was queued (zero
 // when there is none).
 func (q *Queue) Backlog(ctx context.Context) (depth int, oldest time.Time, err error) {
-	if err := q.db.QueryRowContext(ctx, backlogCountSQL).Scan(&depth); err != nil {
+	if err := q.db.QueryRowContext(ctx, backlogCountSQL[q.dialect]).Scan(&depth); err != nil {
 		return 0, time.Time{}, fmt.Errorf("jobs: backlog: %w", err)
 	}
 	res, err := q.client.JobList(ctx, river.NewJobListParams().
-		Kinds(deliveryKind).States(unfinishedStates...).
+		Kinds(deliveryKinds...).States(unfinishedStates...).
 		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("jobs: backlog: %w", err)
@@ -43,7 +56,9 @@ func (q *Queue) Backlog(ctx context.Context) (depth int, oldest time.Time, err e
 	return depth, oldest, nil
 }
 
-// DeadDelivery is a delivery that River discarded after its last attempt failed.
+// DeadDelivery is a delivery that River discarded after its last attempt
+// failed. A batch is discarded only if it could never hand its messages on
+// (batch.go): each of them is then listed, under the batch's job id.
 type DeadDelivery struct {
 	JobID     int64
 	MessageID string
@@ -66,27 +81,43 @@ func (q *Queue) DeadDeliveries(ctx context.Context, limit int) ([]DeadDelivery, 
 		return nil, fmt.Errorf("jobs: dead deliveries: limit %d is not between 1 and %d", limit, maxListed)
 	}
 	res, err := q.client.JobList(ctx, river.NewJobListParams().
-		Kinds(deliveryKind).States(rivertype.JobStateDiscarded).
+		Kinds(deliveryKinds...).States(rivertype.JobStateDiscarded).
 		OrderBy(river.JobListOrderByFinalizedAt, river.SortOrderDesc).First(limit))
 	if err != nil {
 		return nil, fmt.Errorf("jobs: dead deliveries: %w", err)
 	}
 	dead := make([]DeadDelivery, 0, len(res.Jobs))
 	for _, job := range res.Jobs {
-		d, err := toDeadDelivery(job)
+		ds, err := jobDeliveries(job)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("jobs: dead delivery %d: %w", job.ID, err)
 		}
-		dead = append(dead, d)
+		for _, d := range ds {
+			dead = append(dead, toDeadDelivery(job, d))
+		}
 	}
-	return dead, nil
+	return dead[:min(len(dead), limit)], nil
 }
 
-func toDeadDelivery(job *rivertype.JobRow) (DeadDelivery, error) {
-	var d Delivery
-	if err := json.Unmarshal(job.EncodedArgs, &d); err != nil {
-		return DeadDelivery{}, fmt.Errorf("jobs: dead delivery %d: %w", job.ID, err)
+// jobDeliveries are the deliveries a delivery or batch job carries.
+func jobDeliveries(job *rivertype.JobRow) ([]Delivery, error) {
+	if job.Kind == deliveryKind {
+		var d Delivery
+		err := json.Unmarshal(job.EncodedArgs, &d)
+		return []Delivery{d}, err
 	}
+	var b deliveryBatch
+	if err := json.Unmarshal(job.EncodedArgs, &b); err != nil {
+		return nil, err
+	}
+	ds := make([]Delivery, len(b.Messages))
+	for i := range ds {
+		ds[i] = b.delivery(i)
+	}
+	return ds, nil
+}
+
+func toDeadDelivery(job *rivertype.JobRow, d Delivery) DeadDelivery {
 	dead := DeadDelivery{
 		JobID: job.ID, MessageID: d.MessageID, Type: d.Type, OrgID: d.OrgID, Endpoint: d.Endpoint,
 		Attempts: job.Attempt,
@@ -97,7 +128,7 @@ func toDeadDelivery(job *rivertype.JobRow) (DeadDelivery, error) {
 	if job.FinalizedAt != nil {
 		dead.FinalizedAt = *job.FinalizedAt
 	}
-	return dead, nil
+	return dead
 }
 
 // RetryDelivery makes the dead or dropped delivery jobID available to be
@@ -108,7 +139,7 @@ func (q *Queue) RetryDelivery(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return retryError(jobID, err)
 	}
-	if job.Kind != deliveryKind {
+	if !slices.Contains(deliveryKinds, job.Kind) {
 		return fmt.Errorf("jobs: retry delivery: job %d is a %s job, not an event delivery", jobID, job.Kind)
 	}
 	// Only a delivery that ended without reaching its endpoint: one already

@@ -9,8 +9,8 @@ import (
 	"github.com/billingd/billingd/internal/jobs"
 )
 
-// TestBacklog: the backlog counts every unfinished delivery and dates the
-// oldest; empty, it is zero.
+// TestBacklog: the backlog counts the messages of every unfinished delivery
+// and batch, and dates the oldest; empty, it is zero.
 func TestBacklog(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d database) {
 		ctx := context.Background()
@@ -26,13 +26,14 @@ func TestBacklog(t *testing.T) {
 		enqueue(t, db, q, true, message(1))
 		time.Sleep(20 * time.Millisecond) // so that the second batch is younger
 		enqueue(t, db, q, true, message(2))
+		enqueue(t, db, q, true, messages(3)...) // a batch per endpoint
 
 		depth, oldest, err = q.Backlog(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if depth != 4 {
-			t.Errorf("depth %d, want 4 (2 messages × 2 endpoints)", depth)
+		if depth != 10 {
+			t.Errorf("depth %d, want 10 (5 messages × 2 endpoints)", depth)
 		}
 		firstJob := deliveryJobs(t, d.dialect, db)[0]
 		var created time.Time
