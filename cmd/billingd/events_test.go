@@ -509,7 +509,7 @@ func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
 	defer rows.Close()
 	type message struct {
 		OrgID string          `json:"org_id"`
-		Body  json.RawMessage `json:"body"`
+		Body  json.RawMessage `json:"body"` // a batch's: the JSON as a string
 	}
 	out := map[string][]int64{}
 	for rows.Next() {
@@ -529,6 +529,13 @@ func enqueuedVersions(t *testing.T, databaseURL string) map[string][]int64 {
 			msgs = []message{args.message}
 		}
 		for _, m := range msgs {
+			if args.Messages != nil {
+				var s string
+				if err := json.Unmarshal(m.Body, &s); err != nil {
+					t.Fatal(err)
+				}
+				m.Body = json.RawMessage(s)
+			}
 			var body struct {
 				Data changedEntitlement `json:"data"`
 			}

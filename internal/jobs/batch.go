@@ -34,12 +34,14 @@ type deliveryBatch struct {
 	Messages []queuedMessage `json:"messages"`
 }
 
-// queuedMessage is a Delivery without its endpoint.
+// queuedMessage is a Delivery without its endpoint, and with its body as a
+// JSON string rather than an object: River's GIN index over args then holds
+// one entry for it, not one per field, in each version of the job's row.
 type queuedMessage struct {
-	MessageID string          `json:"message_id"`
-	Type      string          `json:"type"`
-	OrgID     string          `json:"org_id"`
-	Body      json.RawMessage `json:"body"`
+	MessageID string `json:"message_id"`
+	Type      string `json:"type"`
+	OrgID     string `json:"org_id"`
+	Body      string `json:"body"`
 }
 
 // Kind implements river.JobArgs.
@@ -48,7 +50,7 @@ func (deliveryBatch) Kind() string { return deliveryBatchKind }
 // delivery is message i of the batch as a delivery of its own.
 func (b deliveryBatch) delivery(i int) Delivery {
 	m := b.Messages[i]
-	return Delivery{Endpoint: b.Endpoint, MessageID: m.MessageID, Type: m.Type, OrgID: m.OrgID, Body: m.Body}
+	return Delivery{Endpoint: b.Endpoint, MessageID: m.MessageID, Type: m.Type, OrgID: m.OrgID, Body: json.RawMessage(m.Body)}
 }
 
 // handOffTimeout bounds the transaction that turns what is left of a batch

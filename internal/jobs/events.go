@@ -148,7 +148,7 @@ func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, msgs []billing.Message
 		if err != nil {
 			return fmt.Errorf("jobs: render message %s: %w", m.ID, err)
 		}
-		queued[i] = queuedMessage{MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID, Body: body}
+		queued[i] = queuedMessage{MessageID: m.ID, Type: string(m.Type), OrgID: m.OrgID, Body: string(body)}
 	}
 	opts := q.events.insertOpts()
 	params := make([]river.InsertManyParams, len(endpoints))

@@ -116,8 +116,13 @@ type job struct {
 
 // batchArgs is a batch's args as stored.
 type batchArgs struct {
-	Endpoint string          `json:"endpoint"`
-	Messages []jobs.Delivery `json:"messages"` // without their endpoint
+	Endpoint string `json:"endpoint"`
+	Messages []struct {
+		MessageID string `json:"message_id"`
+		Type      string `json:"type"`
+		OrgID     string `json:"org_id"`
+		Body      string `json:"body"` // the JSON body, as a string
+	} `json:"messages"`
 }
 
 // storedJobs returns the delivery and batch jobs in db in id order.
@@ -266,8 +271,8 @@ func TestInsertTx_Committed(t *testing.T) {
 				t.Fatalf("job %d: %s to %s of %d messages, want a batch to %s of 3", i, j.kind, j.batch.Endpoint, len(j.batch.Messages), endpoints[i-2])
 			}
 			for k, m := range j.batch.Messages {
-				m.Endpoint = j.batch.Endpoint
-				assertDelivery(t, fmt.Sprintf("job %d, message %d", i, k), m, endpoints[i-2], msgs[1+k])
+				d := jobs.Delivery{Endpoint: j.batch.Endpoint, MessageID: m.MessageID, Type: m.Type, OrgID: m.OrgID, Body: []byte(m.Body)}
+				assertDelivery(t, fmt.Sprintf("job %d, message %d", i, k), d, endpoints[i-2], msgs[1+k])
 			}
 		}
 	})
