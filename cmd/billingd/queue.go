@@ -50,7 +50,7 @@ func newSend(cfg config.Config) (func(context.Context, jobs.Delivery) error, err
 	if err != nil { // config has checked it
 		return nil, fmt.Errorf("events: EVENTS_WEBHOOK_SECRET %w", err)
 	}
-	sender := outbound.NewSender(signer, outbound.SenderOptions{})
+	sender := outbound.NewSender(signer, outbound.SenderOptions{Concurrency: jobs.DeliveryWorkers})
 	return func(ctx context.Context, d jobs.Delivery) error {
 		return sender.Send(ctx, d.Endpoint, d.MessageID, d.Body)
 	}, nil

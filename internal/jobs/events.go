@@ -100,8 +100,11 @@ const (
 	// that finishes asks for more at once, so a backlog is worked at the
 	// workers' pace, not at one batch per poll (10 per 100 ms).
 	deliveryFetchCooldown = 10 * time.Millisecond
-	deliveryWorkers       = 10
 )
+
+// DeliveryWorkers is how many deliveries, or batches, a replica works at
+// once: as many requests to one endpoint at a time.
+const DeliveryWorkers = 10
 
 // leftoverPollInterval is how often a replica without endpoints looks for
 // deliveries left from an earlier configuration, to drop them: rarely, since
@@ -114,7 +117,7 @@ func (e Events) queueConfig() river.QueueConfig {
 	if len(e.Endpoints) == 0 {
 		poll = leftoverPollInterval
 	}
-	return river.QueueConfig{MaxWorkers: deliveryWorkers, FetchPollInterval: poll, FetchCooldown: deliveryFetchCooldown}
+	return river.QueueConfig{MaxWorkers: DeliveryWorkers, FetchPollInterval: poll, FetchCooldown: deliveryFetchCooldown}
 }
 
 // validate reports a configuration InsertTx could not work with.

@@ -43,11 +43,15 @@ type SenderOptions struct {
 	Now func() time.Time
 	// UserAgent is sent with every request. Default: "billingd".
 	UserAgent string
+	// Concurrency is the most attempts made at once: the default client
+	// keeps that many connections open to each endpoint, so that no
+	// message waits for a new one (net/http's default keeps 2). Default 2.
+	Concurrency int
 }
 
 // NewSender returns a Sender that signs with signer.
 func NewSender(signer Signer, opts SenderOptions) *Sender {
-	client := &http.Client{Timeout: DeliveryTimeout}
+	client := &http.Client{Timeout: DeliveryTimeout, Transport: newTransport(opts.Concurrency)}
 	if opts.Client != nil {
 		c := *opts.Client
 		client = &c
@@ -68,6 +72,15 @@ func NewSender(signer Signer, opts SenderOptions) *Sender {
 		s.userAgent = "billingd"
 	}
 	return s
+}
+
+// newTransport is net/http's default transport, keeping up to concurrency
+// idle connections to each endpoint.
+func newTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, http.DefaultMaxIdleConnsPerHost)
+	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost)
+	return t
 }
 
 // Send POSTs body to endpoint with Content-Type application/json and the

@@ -6,11 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +269,52 @@ func TestSender_SignsEachAttemptAtNow(t *testing.T) {
 		if got, want := r.header.Get("webhook-timestamp"), strconv.FormatInt(at.Unix(), 10); got != want {
 			t.Errorf("send %d: webhook-timestamp = %q, want %q (the injected Now)", i+1, got, want)
 		}
+	}
+}
+
+// TestSender_KeepsConnectionsForItsConcurrency: rounds of as many attempts
+// at once as the Sender's Concurrency reuse the first round's connections,
+// rather than dialling most of them again for every message.
+func TestSender_KeepsConnectionsForItsConcurrency(t *testing.T) {
+	const concurrency, rounds = 8, 4
+	var dialled atomic.Int32
+	arrived := make(chan struct{}, concurrency)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release // each round holds all its attempts open at once
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := mustNewSender(t, outbound.SenderOptions{Concurrency: concurrency})
+
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, concurrency)
+		for i := range concurrency {
+			wg.Go(func() { errs <- s.Send(context.Background(), srv.URL, fmt.Sprintf("msg_%d_%d", round, i), eventBody) })
+		}
+		for range concurrency {
+			<-arrived
+		}
+		for range concurrency {
+			release <- struct{}{}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := dialled.Load(); n != concurrency {
+		t.Errorf("%d connections for %d rounds of %d at once, want %d", n, rounds, concurrency, concurrency)
 	}
 }
