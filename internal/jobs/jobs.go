@@ -7,7 +7,8 @@
 // the leader schedules periodic jobs, so each runs on one replica at a time.
 //
 // Messages are queued by [Queue.InsertTx] in the transaction of the change
-// they report, one delivery job per endpoint, so a delivery exists exactly
+// they report, one delivery job per endpoint (the messages of one
+// transaction share one, a batch: batch.go), so a delivery exists exactly
 // when its change does. Any replica may work a delivery; River locks each
 // job to one worker at a time, so it is delivered at least once per
 // endpoint, and receivers dedupe on its message id, which every attempt
